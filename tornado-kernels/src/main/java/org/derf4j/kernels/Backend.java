@@ -1,0 +1,56 @@
+package org.derf4j.kernels;
+
+import java.util.List;
+
+/**
+ * A device that holds tensors and runs graphs of ops.
+ *
+ * <p>Three kinds of runtime implement it: one that calls each op at once (cpu), one that queues kernels
+ * (OpenCL) and one that executes whole task graphs (TornadoVM). They all take the same {@link Graph}:
+ * see {@code tornado-kernels/README.md} for the design.
+ *
+ * <p>A backend is not thread-safe: one thread drives it.
+ */
+public interface Backend extends AutoCloseable {
+
+    /** Short name used on the command line: {@code cpu}, {@code opencl}, {@code tornadovm}. */
+    String name();
+
+    /** The device in words, for logs. */
+    String device();
+
+    /** Allocates a zero-filled tensor. */
+    Tensor allocate(String name, DType dtype, int... shape);
+
+    /** Allocates a zero-filled float32 tensor. */
+    default Tensor allocate(String name, int... shape) {
+        return allocate(name, DType.F32, shape);
+    }
+
+    /** Copies {@code src} (exactly {@code dst.size()} values) to the device. */
+    void upload(Tensor dst, float[] src);
+
+    void upload(Tensor dst, int[] src);
+
+    /** Waits for pending work, then copies the tensor into {@code dst} (exactly {@code src.size()} values). */
+    void download(Tensor src, float[] dst);
+
+    void download(Tensor src, int[] dst);
+
+    /** Compiles a graph for replay. The tensors must belong to this backend. */
+    Executable compile(Graph graph);
+
+    /** Runs ops once, now. Convenient for tests and one-off work; a hot loop compiles a graph instead. */
+    default void run(Op... ops) {
+        try (Executable e = compile(Graph.of("eager", ops))) {
+            e.run();
+        }
+    }
+
+    /** Tensors allocated and not yet closed, oldest first: a non-empty list at shutdown is a leak. */
+    List<Tensor> liveTensors();
+
+    /** Releases every tensor still alive and the device itself. */
+    @Override
+    void close();
+}

@@ -1,0 +1,93 @@
+package org.derf4j.kernels.cpu;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Token + position embedding with an optional scale, and its gradient scatter. The forward works on
+ * rows (b,t) {@code [from, to)}; the backward on channels {@code [c0, c1)}, so that each chunk owns its slice
+ * of dwte and dwpe and the scatter needs no atomics and gives the same bits every run.
+ */
+final class EmbeddingKernels {
+    private EmbeddingKernels() {
+    }
+
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+
+    static int token(int[] tokens, int row, int vocab) {
+        int tok = tokens[row];
+        if (tok < 0 || tok >= vocab) {
+            throw new IllegalArgumentException("Embedding: token id " + tok + " at row " + row + " is outside [0,"
+                    + vocab + ")");
+        }
+        return tok;
+    }
+
+    // out[row,c] = scale · (wte[tokens[row],c] + wpe[row % T, c]) for rows [from, to)
+    static void forwardReference(float[] out, int[] tokens, float[] wte, float[] wpe, float scale, int T, int C,
+                                 int V, int from, int to) {
+        for (int row = from; row < to; row++) {
+            int w = token(tokens, row, V) * C;
+            int p = (row % T) * C;
+            for (int c = 0; c < C; c++) {
+                out[row * C + c] = scale * (wte[w + c] + wpe[p + c]);
+            }
+        }
+    }
+
+    // dwte[tok, c] += scale·dout; dwpe[t, c] += scale·dout; returns Σ dout·(wte+wpe), for channels [c0, c1)
+    static double backwardReference(float[] dwte, float[] dwpe, float[] dout, int[] tokens, float[] wte, float[] wpe,
+                                    float scale, int N, int T, int C, int V, int c0, int c1) {
+        double dscale = 0;
+        for (int row = 0; row < N; row++) {
+            int w = token(tokens, row, V) * C;
+            int p = (row % T) * C;
+            for (int c = c0; c < c1; c++) {
+                float g = dout[row * C + c];
+                dwte[w + c] += scale * g;
+                dwpe[p + c] += scale * g;
+                dscale += g * (wte[w + c] + wpe[p + c]);
+            }
+        }
+        return dscale;
+    }
+
+    static void forward(float[] out, int[] tokens, float[] wte, float[] wpe, float scale, int T, int C, int V,
+                        int from, int to) {
+        for (int row = from; row < to; row++) {
+            int w = token(tokens, row, V) * C;
+            int p = (row % T) * C;
+            int o = row * C;
+            int c = 0;
+            for (int bound = S.loopBound(C); c < bound; c += S.length()) {
+                FloatVector.fromArray(S, wte, w + c).add(FloatVector.fromArray(S, wpe, p + c)).mul(scale)
+                        .intoArray(out, o + c);
+            }
+            for (; c < C; c++) {
+                out[o + c] = scale * (wte[w + c] + wpe[p + c]);
+            }
+        }
+    }
+
+    static double backward(float[] dwte, float[] dwpe, float[] dout, int[] tokens, float[] wte, float[] wpe,
+                           float scale, int N, int T, int C, int V, int c0, int c1) {
+        double dscale = 0;
+        int vecEnd = c0 + S.loopBound(c1 - c0);
+        for (int row = 0; row < N; row++) {
+            int w = token(tokens, row, V) * C;
+            int p = (row % T) * C;
+            int o = row * C;
+            FloatVector acc = FloatVector.zero(S);
+            for (int c = c0; c < vecEnd; c += S.length()) {
+                FloatVector g = FloatVector.fromArray(S, dout, o + c);
+                FloatVector sg = g.mul(scale);
+                FloatVector.fromArray(S, dwte, w + c).add(sg).intoArray(dwte, w + c);
+                FloatVector.fromArray(S, dwpe, p + c).add(sg).intoArray(dwpe, p + c);
+                acc = g.fma(FloatVector.fromArray(S, wte, w + c).add(FloatVector.fromArray(S, wpe, p + c)), acc);
+            }
+            dscale += acc.reduceLanes(VectorOperators.ADD);
+        }
+        return dscale + backwardReference(dwte, dwpe, dout, tokens, wte, wpe, scale, N, T, C, V, vecEnd, c1);
+    }
+}
