@@ -115,8 +115,63 @@ def grad_clip(p, *grads):
     return {"stats": torch.tensor([float(norm), factor])}
 
 
+def load_safetensors(path):
+    """Reads a safetensors file with numpy alone (Debian has no safetensors package)."""
+    with open(path, "rb") as f:
+        header_len = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(header_len))
+        data = f.read()
+    tensors = {}
+    for name, spec in header.items():
+        if name == "__metadata__":
+            continue
+        assert spec["dtype"] == "F32", name
+        begin, end = spec["data_offsets"]
+        arr = np.frombuffer(data[begin:end], dtype="<f4").reshape(spec["shape"])
+        tensors[name] = torch.from_numpy(arr.copy()).double()
+    return tensors
+
+
+def gpt(p, tokens, targets):
+    """derf4j's GPT in PyTorch, nanoGPT-style with the Derf paper's changes, from a safetensors file.
+
+    Returns the logits, the mean cross-entropy (ignoring targets of -1) and the gradient of that loss
+    with respect to every weight in the file, as "grad:<name>".
+    """
+    w = {n: t.requires_grad_(True) for n, t in load_safetensors(p["weights"]).items()}
+    kind, c = p["norm"], w["transformer.wte.weight"].shape[1]
+
+    def norm(prefix, x):
+        if kind == "derf":
+            return w[prefix + "weight"] * torch.erf(w[prefix + "alpha"] * x + w[prefix + "shift"]) + w[prefix + "bias"]
+        if kind == "dyt":
+            return w[prefix + "weight"] * torch.tanh(w[prefix + "alpha"] * x) + w[prefix + "bias"]
+        if kind == "layernorm":
+            return F.layer_norm(x, (c,), w[prefix + "weight"], w[prefix + "bias"], 1e-5)
+        return x * torch.rsqrt((x * x).mean(-1, keepdim=True) + 1e-5) * w[prefix + "weight"]
+
+    def linear(prefix, x):
+        return F.linear(x, w[prefix + "weight"], w[prefix + "bias"])
+
+    t = tokens.shape[1]
+    x = w["transformer.wte.weight"][tokens.long()] + w["transformer.wpe.weight"][:t]
+    if kind in ("derf", "dyt"):
+        x = x * w["shared_scale"]
+    for layer in range(p["layers"]):
+        h = f"transformer.h.{layer}."
+        y = attention(p, linear(h + "attn.c_attn.", norm(h + "ln_1.", x)))["out"]
+        x = x + linear(h + "attn.c_proj.", y)
+        m = F.gelu(linear(h + "mlp.c_fc.", norm(h + "ln_2.", x)), approximate="tanh")
+        x = x + linear(h + "mlp.c_proj.", m)
+    logits = F.linear(norm("transformer.ln_f.", x), w["transformer.wte.weight"])
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1).long(), ignore_index=-1)
+    loss.backward()
+    grads = {"grad:" + n: (t.grad if t.grad is not None else torch.zeros_like(t)) for n, t in w.items()}
+    return {"logits": logits.detach(), "loss": loss.detach().reshape(1), **grads}
+
+
 OPS = {f.__name__: f for f in (derf, dyt, layernorm, rmsnorm, linear, gelu, residual, attention, embedding,
-                                cross_entropy, adamw, grad_clip)}
+                                cross_entropy, adamw, grad_clip, gpt)}
 
 
 def read_exact(n):

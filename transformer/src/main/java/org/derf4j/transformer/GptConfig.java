@@ -1,0 +1,71 @@
+package org.derf4j.transformer;
+
+/**
+ * The shape of a GPT-2-style decoder.
+ *
+ * @param vocab      vocabulary size V
+ * @param context    maximum sequence length (the number of position embeddings)
+ * @param layers     number of Transformer blocks
+ * @param heads      attention heads NH; must divide width
+ * @param width      channels C
+ * @param norm       the layer in place of ln_1, ln_2 and ln_f
+ * @param alphaAttn  initial α of the norm before attention (Derf/DyT only)
+ * @param alphaMlp   initial α of the norm before the MLP (Derf/DyT only)
+ * @param alphaFinal initial α of the final norm (Derf/DyT only)
+ */
+public record GptConfig(int vocab, int context, int layers, int heads, int width, NormKind norm, float alphaAttn,
+                        float alphaMlp, float alphaFinal) {
+
+    /** The Derf paper's default α init. */
+    public static final float DEFAULT_ALPHA = 0.5f;
+
+    public GptConfig {
+        positive("vocab", vocab);
+        positive("context", context);
+        positive("layers", layers);
+        positive("heads", heads);
+        positive("width", width);
+        if (width % heads != 0) {
+            throw new IllegalArgumentException("model config: heads (" + heads + ") must divide width (" + width
+                    + ")");
+        }
+        if (norm == null) {
+            throw new IllegalArgumentException("model config: norm must be one of derf, dyt, layernorm, rmsnorm");
+        }
+        finite("alphaAttn", alphaAttn);
+        finite("alphaMlp", alphaMlp);
+        finite("alphaFinal", alphaFinal);
+        long perTensor = (long) 4 * width * width;
+        long logits = (long) vocab * width;
+        if (perTensor > Integer.MAX_VALUE - 8 || logits > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException("model config: width " + width + " and vocab " + vocab
+                    + " make a weight larger than one buffer (2^31 elements)");
+        }
+    }
+
+    /** A config with the default α inits. */
+    public static GptConfig of(int vocab, int context, int layers, int heads, int width, NormKind norm) {
+        return new GptConfig(vocab, context, layers, heads, width, norm, DEFAULT_ALPHA, DEFAULT_ALPHA, DEFAULT_ALPHA);
+    }
+
+    public GptConfig withNorm(NormKind kind) {
+        return new GptConfig(vocab, context, layers, heads, width, kind, alphaAttn, alphaMlp, alphaFinal);
+    }
+
+    /** Head size HS = C / NH. */
+    public int headSize() {
+        return width / heads;
+    }
+
+    private static void positive(String name, int v) {
+        if (v <= 0) {
+            throw new IllegalArgumentException("model config: " + name + " must be positive, got " + v);
+        }
+    }
+
+    private static void finite(String name, float v) {
+        if (!Float.isFinite(v)) {
+            throw new IllegalArgumentException("model config: " + name + " must be finite, got " + v);
+        }
+    }
+}
