@@ -1,0 +1,71 @@
+package org.derf4j.training;
+
+import java.awt.BasicStroke;
+import java.awt.Color;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+import org.jfree.chart.ChartUtils;
+import org.jfree.chart.JFreeChart;
+import org.jfree.chart.axis.NumberAxis;
+import org.jfree.chart.plot.CombinedDomainXYPlot;
+import org.jfree.chart.plot.XYPlot;
+import org.jfree.chart.renderer.xy.XYLineAndShapeRenderer;
+import org.jfree.data.xy.XYSeries;
+import org.jfree.data.xy.XYSeriesCollection;
+
+/** The compare plot: train loss (smoothed) above, validation loss below, one colour per norm (JFreeChart). */
+final class ComparePlot {
+    private ComparePlot() {
+    }
+
+    private static final Color[] COLORS = {new Color(0xD62728), new Color(0x1F77B4), new Color(0x2CA02C),
+            new Color(0x9467BD), new Color(0xFF7F0E), new Color(0x8C564B)};
+    /** Smoothing of the per-step train loss: an exponential moving average, as TensorBoard draws it. */
+    private static final double SMOOTHING = 0.9;
+
+    static void write(Path file, List<CompareCommand.Run> runs, String title) throws IOException {
+        System.setProperty("java.awt.headless", "true");
+        XYSeriesCollection train = new XYSeriesCollection();
+        XYSeriesCollection val = new XYSeriesCollection();
+        List<String> norms = runs.stream().map(CompareCommand.Run::norm).distinct().toList();
+        for (CompareCommand.Run run : runs) {
+            String key = run.norm() + " seed " + run.seed();
+            XYSeries t = new XYSeries(key);
+            XYSeries v = new XYSeries(key);
+            double ema = Double.NaN;
+            for (RunLog.Row row : run.rows()) {
+                if (row.split().equals("train") && !Double.isNaN(row.lr())) {
+                    ema = Double.isNaN(ema) ? row.loss() : SMOOTHING * ema + (1 - SMOOTHING) * row.loss();
+                    t.add(row.step(), ema);
+                } else if (row.split().equals("val")) {
+                    v.add(row.step(), row.loss());
+                }
+            }
+            train.addSeries(t);
+            val.addSeries(v);
+        }
+        CombinedDomainXYPlot plot = new CombinedDomainXYPlot(new NumberAxis("step"));
+        plot.add(subplot(train, "train loss (EMA " + SMOOTHING + ")", runs, norms, false), 1);
+        plot.add(subplot(val, "validation loss", runs, norms, true), 1);
+        JFreeChart chart = new JFreeChart(title, JFreeChart.DEFAULT_TITLE_FONT, plot, true);
+        chart.setBackgroundPaint(Color.WHITE);
+        ChartUtils.saveChartAsPNG(file.toFile(), chart, 1000, 800);
+    }
+
+    private static XYPlot subplot(XYSeriesCollection data, String label, List<CompareCommand.Run> runs,
+                                  List<String> norms, boolean points) {
+        NumberAxis y = new NumberAxis(label);
+        y.setAutoRangeIncludesZero(false);
+        XYLineAndShapeRenderer r = new XYLineAndShapeRenderer(true, points);
+        for (int i = 0; i < runs.size(); i++) {
+            r.setSeriesPaint(i, COLORS[norms.indexOf(runs.get(i).norm()) % COLORS.length]);
+            r.setSeriesStroke(i, new BasicStroke(1.5f));
+        }
+        XYPlot p = new XYPlot(data, null, y, r);
+        p.setBackgroundPaint(Color.WHITE);
+        p.setDomainGridlinePaint(Color.LIGHT_GRAY);
+        p.setRangeGridlinePaint(Color.LIGHT_GRAY);
+        return p;
+    }
+}

@@ -1,0 +1,32 @@
+package org.derf4j.training;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The {@code ./derf} command line: train, sample, compare, devices. */
+@Command(name = "derf", mixinStandardHelpOptions = true, version = "derf4j 0.1.0",
+        description = "Train normalization-free Transformers (Derf, DyT) and their LayerNorm/RMSNorm peers.",
+        subcommands = {TrainCommand.class, SampleCommand.class, CompareCommand.class, DevicesCommand.class})
+public final class Main {
+
+    public static void main(String[] args) {
+        System.exit(run(args));
+    }
+
+    /** Runs the command line; bad input prints one clear line and exits with 2, like other CLI tools. */
+    static int run(String... args) {
+        CommandLine cli = new CommandLine(new Main());
+        cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
+            if (e instanceof IllegalArgumentException || e instanceof IllegalStateException
+                    || e instanceof UncheckedIOException || e instanceof IOException
+                    || e instanceof Trainer.DivergedException) {
+                cmd.getErr().println("derf " + cmd.getCommandName() + ": " + e.getMessage());
+                return e instanceof Trainer.DivergedException ? 3 : 2;
+            }
+            throw e;
+        });
+        return cli.execute(args);
+    }
+}

@@ -1,0 +1,156 @@
+package org.derf4j.training;
+
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * A run's metrics: appended to {@code metrics.jsonl} in the run directory (one JSON object per line),
+ * kept in memory for {@code compare}, and shown on the console as a progress bar (on a terminal) or as a
+ * line every few percent (in a log).
+ */
+public final class RunLog implements AutoCloseable {
+
+    /** One measurement: split is "train" or "val"; accuracy and throughput are NaN where not measured. */
+    public record Row(long step, String split, double loss, double accuracy, double lr, double tokensPerSecond) {
+    }
+
+    private final List<Row> rows = new ArrayList<>();
+    private final BufferedWriter out;
+    private final PrintStream console;
+    private final boolean terminal;
+    private final String label;
+    private long lastLine = -1;
+
+    /**
+     * Opens the log of {@code runDir} (null: no file). On resume, rows after {@code resumeStep} are
+     * dropped, since the resumed run will write them again.
+     */
+    public RunLog(Path runDir, long resumeStep, PrintStream console, String label) throws IOException {
+        this.console = console;
+        this.label = label;
+        this.terminal = console == System.err && System.console() != null && System.console().isTerminal();
+        if (runDir == null) {
+            out = null;
+            return;
+        }
+        Files.createDirectories(runDir);
+        Path file = runDir.resolve("metrics.jsonl");
+        List<String> keep = new ArrayList<>();
+        if (resumeStep > 0 && Files.exists(file)) {
+            for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
+                JsonObject o = JsonParser.parseString(line).getAsJsonObject();
+                if (o.get("step").getAsLong() <= resumeStep) {
+                    keep.add(line);
+                    rows.add(fromJson(o));
+                }
+            }
+        }
+        Files.write(file, keep, StandardCharsets.UTF_8);
+        out = Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.APPEND);
+    }
+
+    public List<Row> rows() {
+        return List.copyOf(rows);
+    }
+
+    /** A training step: loss, learning rate, throughput, and the time the rest of the run needs. */
+    public void train(long step, int steps, double loss, double lr, double tokensPerSecond, double etaSeconds) {
+        record(new Row(step, "train", loss, Double.NaN, lr, tokensPerSecond));
+        String text = String.format(Locale.ROOT, "%sstep %d/%d %s loss %.4f | lr %.2e | %s tok/s | ETA %s", label,
+                step, steps, bar(step, steps), loss, lr, human(tokensPerSecond), duration(etaSeconds));
+        if (terminal) {
+            console.print("\r" + text + "\u001b[K");
+        } else if (step == steps || lastLine < 0 || step - lastLine >= Math.max(1, steps / 20)) {
+            console.println(text);
+            lastLine = step;
+        }
+    }
+
+    /** An evaluation of a split. */
+    public void eval(long step, String split, double loss, double accuracy) {
+        record(new Row(step, split, loss, accuracy, Double.NaN, Double.NaN));
+        message(String.format(Locale.ROOT, "step %d: %s loss %.4f, accuracy %.2f%%", step, split, loss,
+                accuracy * 100));
+    }
+
+    /** A line of its own, below the progress bar. */
+    public void message(String text) {
+        if (terminal) {
+            console.print("\r\u001b[K");
+        }
+        console.println(label + text);
+    }
+
+    private void record(Row row) {
+        rows.add(row);
+        if (out == null) {
+            return;
+        }
+        JsonObject o = new JsonObject();
+        o.addProperty("step", row.step());
+        o.addProperty("split", row.split());
+        o.addProperty("loss", row.loss());
+        if (!Double.isNaN(row.accuracy())) {
+            o.addProperty("accuracy", row.accuracy());
+        }
+        if (!Double.isNaN(row.lr())) {
+            o.addProperty("lr", row.lr());
+            o.addProperty("tokens_per_s", row.tokensPerSecond());
+        }
+        try {
+            out.write(o.toString());
+            out.newLine();
+            out.flush();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write metrics.jsonl", e);
+        }
+    }
+
+    private static Row fromJson(JsonObject o) {
+        return new Row(o.get("step").getAsLong(), o.get("split").getAsString(), o.get("loss").getAsDouble(),
+                o.has("accuracy") ? o.get("accuracy").getAsDouble() : Double.NaN,
+                o.has("lr") ? o.get("lr").getAsDouble() : Double.NaN,
+                o.has("tokens_per_s") ? o.get("tokens_per_s").getAsDouble() : Double.NaN);
+    }
+
+    private static String bar(long step, int steps) {
+        int width = 20;
+        int filled = (int) (width * step / Math.max(1, steps));
+        return "[" + "=".repeat(filled) + (filled < width ? ">" + " ".repeat(width - filled - 1) : "") + "]";
+    }
+
+    static String human(double v) {
+        return v >= 1e6 ? String.format(Locale.ROOT, "%.2fM", v / 1e6)
+                : v >= 1e3 ? String.format(Locale.ROOT, "%.1fk", v / 1e3) : String.format(Locale.ROOT, "%.0f", v);
+    }
+
+    static String duration(double seconds) {
+        if (!Double.isFinite(seconds)) {
+            return "?";
+        }
+        long s = Math.round(seconds);
+        return s >= 3600 ? String.format("%dh%02dm", s / 3600, s / 60 % 60)
+                : s >= 60 ? String.format("%dm%02ds", s / 60, s % 60) : s + "s";
+    }
+
+    @Override
+    public void close() throws IOException {
+        if (terminal) {
+            console.println();
+        }
+        if (out != null) {
+            out.close();
+        }
+    }
+}

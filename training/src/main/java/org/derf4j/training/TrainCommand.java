@@ -1,0 +1,83 @@
+package org.derf4j.training;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import org.derf4j.kernels.Backend;
+import org.derf4j.kernels.Backends;
+import org.derf4j.training.data.Dataset;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/** {@code ./derf train}: one run, from scratch or resumed, ending with the final train and val metrics. */
+@Command(name = "train", mixinStandardHelpOptions = true,
+        description = {"Train a GPT. With no options: the built-in task a+b mod 97 (grokking), a 2-layer Derf",
+                "model, on the best backend here, for a few minutes on 2 cores."})
+final class TrainCommand implements Callable<Integer> {
+
+    @Mixin
+    ConfigOptions options;
+
+    @Option(names = "--backend", description = "cpu, cpu-reference, opencl, tornadovm or auto (default auto)")
+    String backend = "auto";
+
+    @Option(names = "--out", paramLabel = "DIR",
+            description = "run directory for metrics.jsonl and checkpoints (default runs/<time>-<norm>)")
+    Path out;
+
+    @Option(names = "--resume", description = "continue the run in --out from its latest checkpoint")
+    boolean resume;
+
+    @Override
+    public Integer call() throws Exception {
+        Checkpoints.Loaded checkpoint = null;
+        TrainConfig config;
+        if (resume) {
+            if (out == null) {
+                throw new IllegalArgumentException("--resume needs --out, the run directory to continue");
+            }
+            checkpoint = Checkpoints.loadLatest(out);
+            config = options.resolveForResume(TrainConfig.fromJson(checkpoint.state().getAsJsonObject("train")));
+        } else {
+            config = options.resolve();
+            out = out != null ? out : defaultRunDir(config);
+            if (Files.isDirectory(out.resolve("checkpoints"))) {
+                throw new IllegalArgumentException("'" + out + "' already holds a run; continue it with --resume or "
+                        + "choose another --out");
+            }
+        }
+        Dataset data = Datasets.open(config, checkpoint);
+        try (Backend device = Backends.open(backend);
+             Trainer trainer = new Trainer(config, data, device);
+             RunLog log = new RunLog(out, checkpoint == null ? 0 : checkpoint.state().get("step").getAsLong(),
+                     System.err, "")) {
+            log.message("data: " + data.describe());
+            log.message(String.format(Locale.ROOT, "model: %s, %d layers, width %d, %d heads, %,d parameters",
+                    config.norm(), config.layers(), config.width(), config.heads(), trainer.model().weights().count()));
+            log.message("backend: " + device.name() + " (" + device.device() + ")");
+            if (checkpoint != null) {
+                trainer.restore(checkpoint);
+                log.message("resumed from " + checkpoint.dir() + " at step " + trainer.step());
+            } else {
+                trainer.initialize();
+            }
+            log.message("run directory: " + out);
+            Trainer.Summary s = trainer.train(out, log);
+            System.out.printf(Locale.ROOT,
+                    "final (step %d): train loss %.4f, accuracy %.2f%% | val loss %.4f, accuracy %.2f%% | %s tok/s%n",
+                    s.steps(), s.train().loss(), 100 * s.train().accuracy(), s.val().loss(), 100 * s.val().accuracy(),
+                    RunLog.human(s.tokensPerSecond()));
+            System.out.println("checkpoint: " + s.checkpoint());
+        }
+        return 0;
+    }
+
+    private static Path defaultRunDir(TrainConfig config) {
+        return Path.of("runs", LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")) + "-"
+                + config.norm());
+    }
+}

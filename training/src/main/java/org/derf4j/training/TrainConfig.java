@@ -1,0 +1,110 @@
+package org.derf4j.training;
+
+import com.google.gson.Gson;
+import com.google.gson.JsonObject;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import org.derf4j.transformer.GptConfig;
+import org.derf4j.transformer.NormKind;
+
+/**
+ * Everything that decides a run's numbers: data, model, optimisation and seed. Two runs with equal
+ * configs on the same backend produce the same losses, bit for bit; a resumed run must have the config of
+ * its checkpoint. Where the run writes and which backend runs it are not part of it.
+ *
+ * @param data          a UTF-8 text file, or null for the built-in modular arithmetic task
+ * @param modulus       p of the built-in task
+ * @param operation     add, sub, mul or div, for the built-in task
+ * @param trainFraction the built-in task's fraction of equations used for training
+ * @param context       T for text data (the built-in task has T = 4)
+ * @param accumulation  micro-batches per optimizer step
+ * @param evalEvery     steps between evaluations (0: only at the end)
+ * @param evalBatches   batches per split in an evaluation of text data (the built-in task evaluates all)
+ * @param checkpointEvery steps between checkpoints (0: only at the end)
+ */
+public record TrainConfig(String data, int modulus, String operation, double trainFraction,
+                          int layers, int heads, int width, int context, String norm,
+                          float alphaAttn, float alphaMlp, float alphaFinal,
+                          int steps, int batch, int accumulation, float lr, float minLr, int warmup,
+                          float weightDecay, float beta1, float beta2, float eps, float gradClip,
+                          int evalEvery, int evalBatches, int checkpointEvery, long seed) {
+
+    public TrainConfig {
+        NormKind.parse(norm);
+        positive("--steps", steps);
+        positive("--batch", batch);
+        positive("--accumulation", accumulation);
+        positive("--layers", layers);
+        positive("--heads", heads);
+        positive("--width", width);
+        positive("--context", context);
+        if (evalEvery < 0 || checkpointEvery < 0 || evalBatches <= 0) {
+            throw new IllegalArgumentException("--eval-every and --checkpoint-every must be ≥ 0 and --eval-batches > 0");
+        }
+        new LrSchedule(lr, minLr, warmup, steps);
+        new AdamWOptimizer.Settings(beta1, beta2, eps, weightDecay, gradClip);
+    }
+
+    /** The built-in grokking task: a small model, strong weight decay (Power et al. use 1.0). */
+    public static TrainConfig modularDefaults() {
+        return new TrainConfig(null, 97, "add", 0.5, 2, 4, 128, 4, "derf",
+                GptConfig.DEFAULT_ALPHA, GptConfig.DEFAULT_ALPHA, GptConfig.DEFAULT_ALPHA,
+                1500, 512, 1, 1e-3f, 1e-4f, 50, 1.0f, 0.9f, 0.98f, 1e-8f, 1.0f, 250, 1, 500, 1337);
+    }
+
+    /** Character-level text, nanoGPT's shakespeare_char recipe at a size that trains on a CPU. */
+    public static TrainConfig textDefaults(String data) {
+        return new TrainConfig(data, 97, "add", 0.5, 4, 4, 256, 128, "derf",
+                GptConfig.DEFAULT_ALPHA, GptConfig.DEFAULT_ALPHA, GptConfig.DEFAULT_ALPHA,
+                2000, 16, 1, 1e-3f, 1e-4f, 100, 0.1f, 0.9f, 0.99f, 1e-8f, 1.0f, 250, 20, 500, 1337);
+    }
+
+    public NormKind normKind() {
+        return NormKind.parse(norm);
+    }
+
+    /** The model this config trains, for a tokenizer of {@code vocab} symbols and sequences of {@code seqLen}. */
+    public GptConfig model(int vocab, int seqLen) {
+        return new GptConfig(vocab, seqLen, layers, heads, width, normKind(), alphaAttn, alphaMlp, alphaFinal);
+    }
+
+    public LrSchedule schedule() {
+        return new LrSchedule(lr, minLr, warmup, steps);
+    }
+
+    public AdamWOptimizer.Settings optimizer() {
+        return new AdamWOptimizer.Settings(beta1, beta2, eps, weightDecay, gradClip);
+    }
+
+    public JsonObject toJson() {
+        return new Gson().toJsonTree(this).getAsJsonObject();
+    }
+
+    public static TrainConfig fromJson(JsonObject json) {
+        TrainConfig c = new Gson().fromJson(json, TrainConfig.class);
+        if (c == null) {
+            throw new IllegalArgumentException("checkpoint: missing training config");
+        }
+        return c;
+    }
+
+    /** The fields where {@code other} differs, as "name: this → other". */
+    public List<String> differences(TrainConfig other) {
+        JsonObject a = toJson();
+        JsonObject b = other.toJson();
+        List<String> out = new ArrayList<>();
+        for (String k : a.keySet()) {
+            if (!Objects.equals(a.get(k), b.get(k))) {
+                out.add(k + ": " + a.get(k) + " → " + b.get(k));
+            }
+        }
+        return out;
+    }
+
+    private static void positive(String name, int v) {
+        if (v <= 0) {
+            throw new IllegalArgumentException(name + " must be positive, got " + v);
+        }
+    }
+}
