@@ -82,7 +82,18 @@ public record TrainConfig(String data, int modulus, String operation, double tra
     }
 
     public static TrainConfig fromJson(JsonObject json) {
-        TrainConfig c = new Gson().fromJson(json, TrainConfig.class);
+        TrainConfig c;
+        try {
+            c = new Gson().fromJson(json, TrainConfig.class);
+        } catch (RuntimeException e) {
+            // Gson wraps what the record's constructor throws; the constructor's message is the useful one.
+            for (Throwable t = e; t != null; t = t.getCause()) {
+                if (t instanceof IllegalArgumentException iae) {
+                    throw iae;
+                }
+            }
+            throw new IllegalArgumentException("training config: " + e.getMessage(), e);
+        }
         if (c == null) {
             throw new IllegalArgumentException("checkpoint: missing training config");
         }
