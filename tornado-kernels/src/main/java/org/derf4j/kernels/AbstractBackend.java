@@ -125,8 +125,8 @@ public abstract class AbstractBackend<T extends Tensor> implements Backend {
     /** Casts to this backend's tensor type, checking that the tensor is ours and still open. */
     protected final T own(String where, Tensor t) {
         if (!tensorType.isInstance(t) || t.backend() != this) {
-            throw new IllegalArgumentException(where + ": tensor " + t + " belongs to backend "
-                    + t.backend().name() + ", not to this " + name() + " backend");
+            throw new IllegalArgumentException(where + ": tensor " + t + " belongs to another backend ("
+                    + t.backend().name() + "), not to this " + name() + " backend; copy it through the host");
         }
         t.checkOpen();
         return tensorType.cast(t);
