@@ -46,7 +46,8 @@ class AdamWTest {
         TestBackends.with(provider, backend -> {
             try (Tensor p = param.upload(backend); Tensor g = backend.allocate("grad", shape);
                  Tensor m = backend.allocate("m", shape); Tensor v = backend.allocate("v", shape);
-                 Tensor hyper = backend.allocate("hyper", AdamW.HYPER_SIZE); Tensor stats = backend.allocate("stats", 2)) {
+                 Tensor hyper = backend.allocate("hyper", AdamW.HYPER_SIZE);
+                 Tensor stats = backend.allocate("stats", 2)) {
                 Graph.Builder step = Graph.builder("step").input(g, hyper).output(p, m, v, stats);
                 HostTensor grad0 = HostTensor.normal("grad", rng, 0, 1, shape);
                 float maxNorm = (float) (0.5 * Math.sqrt(sumSquares(grad0.floats())));

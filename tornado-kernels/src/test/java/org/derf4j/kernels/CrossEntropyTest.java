@@ -122,9 +122,11 @@ class CrossEntropyTest {
 
     private static void assertMatches(String what, Case c, Outputs got, TorchReference.Result ref, float scale,
                                       boolean withGrad) {
-        // −log p sums V float32 exponentials per row: ~√V·u relative (≈ 4e-6 for V = 50257 over 16 lanes);
-        // the mean and scale keep it. The atol covers the rounding of the random loss it adds to.
-        Approx.of(1e-6, 1e-5).assertAdded(what + " loss", got.loss(), c.loss0().floats(), ref.get("loss"));
+        // −log p = log Σexp − (l_t − max): a float32 sum of V exponentials is off by ~√(V/16)·u relative
+        // over 16 lanes (3e-6 for V = 50257), which the log turns into 3e-6 absolute on a loss ≳ 1, and
+        // l_t − max rounds by u·|l_t − max| ≤ u·160. Rows average, scale multiplies: 2e-6 relative, and
+        // an atol for the rounding of the random loss it adds to.
+        Approx.of(1e-6, 2e-6).assertAdded(what + " loss", got.loss(), c.loss0().floats(), ref.get("loss"));
         assertEquals(c.correct0().floats()[0] + ref.get("correct")[0], got.correct()[0], what + " correct");
         if (withGrad) {
             // p − onehot, times scale/n: the exponential sum's ~1e-5 relative error on p, and where p ≈ 1

@@ -48,7 +48,7 @@ class OpArgumentTest {
         return backend.allocate(name, DType.I32, shape);
     }
 
-    /** Building the op throws an IllegalArgumentException whose message starts with "Op.Name: " and contains every part. */
+    /** Building the op throws an IllegalArgumentException that starts with "Op.Name: " and contains every part. */
     private static void rejects(String op, Supplier<Op> build, String... parts) {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, build::get,
                 () -> op + " accepted arguments it should reject: " + Arrays.toString(parts));
@@ -217,7 +217,8 @@ class OpArgumentTest {
         rejects(fw, () -> new LayerNorm.Forward(out, mean, rstd, x, gamma, beta, Float.NaN), "eps must be positive");
         rejects(fw, () -> new LayerNorm.Forward(out, f("mean9", N - 1), rstd, x, gamma, beta),
                 "mean must have 10 elements (one per row of x), got shape [9]");
-        rejects(fw, () -> new LayerNorm.Forward(out, mean, i32("irstd", N), x, gamma, beta), "rstd must be F32, got I32");
+        rejects(fw, () -> new LayerNorm.Forward(out, mean, i32("irstd", N), x, gamma, beta),
+                "rstd must be F32, got I32");
         rejects(fw, () -> new LayerNorm.Forward(out, mean, rstd, x, f("g13", C + 1), beta),
                 "gamma must have shape [12] (x's last dimension), got [13]");
         rejects(fw, () -> new LayerNorm.Forward(out, mean, rstd, x, gamma, null), "beta must not be null");
@@ -371,7 +372,8 @@ class OpArgumentTest {
                 "dout must have shape [2, 5, 12] (same as out), got [2, 5, 15]");
         rejects(bw, () -> new Attention.Backward(f("dqkvC", B, T, C), dout, qkv, out, lse, NH),
                 "dqkv must have shape [2, 5, 36] (same as qkv), got [2, 5, 12]");
-        rejects(bw, () -> new Attention.Backward(qkv, dout, qkv, out, lse, NH), "dqkv and qkv must be different tensors");
+        rejects(bw, () -> new Attention.Backward(qkv, dout, qkv, out, lse, NH),
+                "dqkv and qkv must be different tensors");
         rejects(bw, () -> new Attention.Backward(dqkv, dout, qkv, out, lse, 4),
                 "lse must have shape [2, 4, 5] ([B,NH,T] from qkv and heads), got [2, 3, 5]");
     }

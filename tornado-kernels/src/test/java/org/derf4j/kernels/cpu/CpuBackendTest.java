@@ -302,7 +302,8 @@ class CpuBackendTest {
         try (Backend backend = provider.open()) {
             Tensor x = backend.allocate("x", 2, 3);
             Tensor ids = backend.allocate("ids", DType.I32, 4);
-            assertTransfer(() -> backend.upload(x, new float[5]), "upload: tensor x[2, 3] has 6 elements, the host array 5");
+            assertTransfer(() -> backend.upload(x, new float[5]),
+                    "upload: tensor x[2, 3] has 6 elements, the host array 5");
             assertTransfer(() -> backend.download(x, new float[7]),
                     "download: tensor x[2, 3] has 6 elements, the host array 7");
             assertTransfer(() -> backend.upload(x, new int[6]), "upload: tensor x[2, 3] is F32, the host array is I32");
