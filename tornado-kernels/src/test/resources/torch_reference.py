@@ -105,8 +105,8 @@ def adamw(p, param, grad, m, v):
     return {"param": w.detach(), "m": state["exp_avg"], "v": state["exp_avg_sq"]}
 
 
-def grad_clip(p, *grads):
-    ts = [g.detach().clone() for g in grads]
+def grad_clip(p, **grads):
+    ts = [g.detach().clone() for g in grads.values()]
     for t in ts:
         t.grad = t.clone()
     norm = torch.nn.utils.clip_grad_norm_(ts, p["max_norm"]) if p["max_norm"] > 0 else \

@@ -75,7 +75,34 @@ public abstract class AbstractBackend<T extends Tensor> implements Backend {
         for (Tensor t : graph.tensors()) {
             own("graph " + graph.name(), t);
         }
-        return compileChecked(graph);
+        return new OpenTensorsExecutable(compileChecked(graph), graph.tensors().toArray(Tensor[]::new));
+    }
+
+    /**
+     * Checks before every replay that the graph's tensors are still open: a compiled kernel holds the
+     * tensors' storage, so without this a replay after {@link Tensor#close()} (or after the backend's
+     * close, which also stops its threads) would run on released memory. A few volatile reads per replay.
+     */
+    private record OpenTensorsExecutable(Executable compiled, Tensor[] tensors) implements Executable {
+        @Override
+        public Graph graph() {
+            return compiled.graph();
+        }
+
+        @Override
+        public void run() {
+            for (Tensor t : tensors) {
+                if (t.isClosed()) {
+                    throw new IllegalStateException("graph " + graph().name() + ": tensor " + t + " is closed");
+                }
+            }
+            compiled.run();
+        }
+
+        @Override
+        public void close() {
+            compiled.close();
+        }
     }
 
     @Override
@@ -98,8 +125,8 @@ public abstract class AbstractBackend<T extends Tensor> implements Backend {
     /** Casts to this backend's tensor type, checking that the tensor is ours and still open. */
     protected final T own(String where, Tensor t) {
         if (!tensorType.isInstance(t) || t.backend() != this) {
-            throw new IllegalArgumentException(where + ": tensor " + t + " belongs to backend "
-                    + t.backend().name() + ", not to this " + name() + " backend");
+            throw new IllegalArgumentException(where + ": tensor " + t + " belongs to another backend ("
+                    + t.backend().name() + "), not to this " + name() + " backend; copy it through the host");
         }
         t.checkOpen();
         return tensorType.cast(t);

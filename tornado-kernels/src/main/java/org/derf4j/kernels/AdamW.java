@@ -40,6 +40,10 @@ public record AdamW(Tensor param, Tensor grad, Tensor m, Tensor v, Tensor hyper,
             Check.shape(AdamW.class, "clip", clip, "GradClip's stats", 2);
         }
         Check.distinct(AdamW.class, "param", param, "grad", grad);
+        Check.distinct(AdamW.class, "param", param, "m", m);
+        Check.distinct(AdamW.class, "param", param, "v", v);
+        Check.distinct(AdamW.class, "grad", grad, "m", m);
+        Check.distinct(AdamW.class, "grad", grad, "v", v);
         Check.distinct(AdamW.class, "m", m, "v", v);
     }
 

@@ -1,6 +1,7 @@
 package org.derf4j.kernels;
 
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * Argument checks shared by every op record. Each failure names the op, the argument, and the expected
@@ -64,6 +65,22 @@ final class Check {
         if (t.rank() != rank) {
             throw fail(op, arg + " must have rank " + rank + " " + layout + ", got shape " + Arrays.toString(t.shape()));
         }
+    }
+
+    /** A non-null list with no null element, copied. */
+    static List<Tensor> tensors(Class<?> op, String arg, List<Tensor> tensors) {
+        if (tensors == null) {
+            throw fail(op, arg + " must not be null");
+        }
+        for (int i = 0; i < tensors.size(); i++) {
+            if (tensors.get(i) == null) {
+                throw fail(op, arg + "[" + i + "] must not be null");
+            }
+        }
+        if (tensors.isEmpty()) {
+            throw fail(op, arg + " must not be empty");
+        }
+        return List.copyOf(tensors);
     }
 
     static void distinct(Class<?> op, String argA, Tensor a, String argB, Tensor b) {

@@ -25,6 +25,7 @@ public record CrossEntropy(Tensor loss, Tensor correct, Tensor dlogits, Tensor l
         Check.scalar(CrossEntropy.class, "loss", loss);
         if (correct != null) {
             Check.scalar(CrossEntropy.class, "correct", correct);
+            Check.distinct(CrossEntropy.class, "loss", loss, "correct", correct);
         }
         if (dlogits != null) {
             Check.sameShape(CrossEntropy.class, "dlogits", dlogits, "logits", logits);

@@ -71,6 +71,9 @@ public final class Embedding {
             } else {
                 Check.scalar(Backward.class, "dscale", dscale);
             }
+            Check.distinct(Backward.class, "dwte", dwte, "wte", wte);
+            Check.distinct(Backward.class, "dwpe", dwpe, "wpe", wpe);
+            Check.distinct(Backward.class, "dscale", dscale, "scale", scale);
         }
 
         @Override

@@ -21,10 +21,7 @@ public record GradClip(Tensor stats, float maxNorm, List<Tensor> grads) implemen
         if (!(maxNorm >= 0) || !Float.isFinite(maxNorm)) {
             throw Check.fail(GradClip.class, "maxNorm must be finite and ≥ 0 (0 disables clipping), got " + maxNorm);
         }
-        grads = List.copyOf(grads);
-        if (grads.isEmpty()) {
-            throw Check.fail(GradClip.class, "grads must not be empty");
-        }
+        grads = Check.tensors(GradClip.class, "grads", grads);
         for (int i = 0; i < grads.size(); i++) {
             Check.f32(GradClip.class, "grads[" + i + "]", grads.get(i));
         }

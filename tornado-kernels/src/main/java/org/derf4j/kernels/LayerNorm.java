@@ -22,6 +22,7 @@ public final class LayerNorm {
             Check.distinct(Forward.class, "out", out, "x", x);
             Check.elements(Forward.class, "mean", mean, DType.F32, x.rows(), "one per row of x");
             Check.elements(Forward.class, "rstd", rstd, DType.F32, x.rows(), "one per row of x");
+            Check.distinct(Forward.class, "mean", mean, "rstd", rstd);
             Check.shape(Forward.class, "gamma", gamma, "x's last dimension", x.dim(-1));
             Check.shape(Forward.class, "beta", beta, "x's last dimension", x.dim(-1));
             if (!(eps > 0)) {
@@ -58,6 +59,8 @@ public final class LayerNorm {
             Check.shape(Backward.class, "gamma", gamma, "x's last dimension", x.dim(-1));
             Check.shape(Backward.class, "dgamma", dgamma, "x's last dimension", x.dim(-1));
             Check.shape(Backward.class, "dbeta", dbeta, "x's last dimension", x.dim(-1));
+            Check.distinct(Backward.class, "dgamma", dgamma, "dbeta", dbeta);
+            Check.distinct(Backward.class, "dgamma", dgamma, "gamma", gamma);
         }
 
         @Override

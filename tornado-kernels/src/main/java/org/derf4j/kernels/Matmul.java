@@ -65,9 +65,11 @@ public final class Matmul {
             if (dx != null) {
                 Check.sameShape(Backward.class, "dx", dx, "x", x);
                 Check.distinct(Backward.class, "dx", dx, "x", x);
+                Check.distinct(Backward.class, "dx", dx, "dout", dout); // same shape when IC = OC
             }
             if (dw != null) {
                 Check.sameShape(Backward.class, "dw", dw, "w", w);
+                Check.distinct(Backward.class, "dw", dw, "w", w);
             }
             if (dbias != null) {
                 Check.shape(Backward.class, "dbias", dbias, "w's OC", w.dim(0));

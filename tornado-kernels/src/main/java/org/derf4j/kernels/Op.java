@@ -13,6 +13,11 @@ import java.util.List;
  *
  * <p>Conventions (after llm.c): arguments are outputs, then inputs. A backward op <em>adds</em> into
  * its gradient tensors; zeroing them is the separate {@link Zero} op.
+ *
+ * <p>An output must not be another argument of the same op, unless the op documents the in-place form
+ * ({@link Residual.Forward}'s {@code out = a}, {@link CrossEntropy}'s {@code dlogits = logits}): a backend
+ * may read inputs while it writes outputs, in any order. The records reject the aliasing a slip would
+ * produce (an output twice, a gradient passed as its own parameter, dx as dout).
  */
 public sealed interface Op
         permits Zero,

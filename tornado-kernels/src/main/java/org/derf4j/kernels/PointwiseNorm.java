@@ -91,6 +91,11 @@ public final class PointwiseNorm {
             Check.shape(Backward.class, "dbeta", dbeta, "x's last dimension", x.dim(-1));
             Check.distinct(Backward.class, "dx", dx, "dout", dout);
             Check.distinct(Backward.class, "dx", dx, "x", x);
+            Check.distinct(Backward.class, "dgamma", dgamma, "dbeta", dbeta);
+            Check.distinct(Backward.class, "dgamma", dgamma, "gamma", gamma);
+            Check.distinct(Backward.class, "dalpha", dalpha, "dshift", dshift);
+            Check.distinct(Backward.class, "dalpha", dalpha, "alpha", alpha);
+            Check.distinct(Backward.class, "dshift", dshift, "shift", shift);
         }
 
         @Override

@@ -48,6 +48,7 @@ public final class RmsNorm {
             Check.elements(Backward.class, "rstd", rstd, DType.F32, x.rows(), "one per row of x");
             Check.shape(Backward.class, "gamma", gamma, "x's last dimension", x.dim(-1));
             Check.shape(Backward.class, "dgamma", dgamma, "x's last dimension", x.dim(-1));
+            Check.distinct(Backward.class, "dgamma", dgamma, "gamma", gamma);
         }
 
         @Override

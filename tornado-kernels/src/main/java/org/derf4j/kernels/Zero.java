@@ -1,18 +1,16 @@
 package org.derf4j.kernels;
 
+import java.util.Arrays;
 import java.util.List;
 
 /** Sets every element of the tensors to zero: the one call that clears gradients before a backward pass. */
 public record Zero(List<Tensor> tensors) implements Op {
     public Zero {
-        tensors = List.copyOf(tensors);
-        if (tensors.isEmpty()) {
-            throw Check.fail(Zero.class, "tensors must not be empty");
-        }
+        tensors = Check.tensors(Zero.class, "tensors", tensors);
     }
 
     public static Zero of(Tensor... tensors) {
-        return new Zero(List.of(tensors));
+        return new Zero(Arrays.asList(tensors)); // not List.of, which would throw on a null before the check
     }
 
     @Override

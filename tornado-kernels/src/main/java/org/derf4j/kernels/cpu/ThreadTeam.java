@@ -119,9 +119,9 @@ public final class ThreadTeam implements AutoCloseable {
         }
     }
 
-    /** Number of chunks of at most {@code chunkSize} that cover {@code n}. */
+    /** Number of chunks of at most {@code chunkSize} that cover {@code n}; any chunk size up to Integer.MAX_VALUE. */
     public static int chunks(int n, int chunkSize) {
-        return (n + chunkSize - 1) / chunkSize;
+        return (int) (((long) n + chunkSize - 1) / chunkSize);
     }
 
     @Override
