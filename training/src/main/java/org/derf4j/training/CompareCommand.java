@@ -70,7 +70,7 @@ final class CompareCommand implements Callable<Integer> {
                     Map<String, Object> change = new LinkedHashMap<>();
                     change.put("norm", norm);
                     change.put("seed", base.seed() + s);
-                    TrainConfig config = ConfigOptions.apply(base, change);
+                    TrainConfig config = base.with(change);
                     Dataset data = Datasets.open(config, null);
                     Path runDir = dir.resolve(norm + "-seed" + config.seed());
                     try (Trainer trainer = new Trainer(config, data, device);

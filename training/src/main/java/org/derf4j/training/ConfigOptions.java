@@ -1,7 +1,5 @@
 package org.derf4j.training;
 
-import com.google.gson.Gson;
-import com.google.gson.JsonObject;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -120,7 +118,7 @@ public final class ConfigOptions {
     /** The defaults for the data kind, with the given options on top. */
     public TrainConfig resolve() {
         TrainConfig base = data == null ? TrainConfig.modularDefaults() : TrainConfig.textDefaults(data);
-        return apply(base, given());
+        return base.with(given());
     }
 
     /**
@@ -128,7 +126,7 @@ public final class ConfigOptions {
      * run. Throws IllegalArgumentException listing every option that differs.
      */
     public TrainConfig resolveForResume(TrainConfig checkpoint) {
-        TrainConfig requested = apply(checkpoint, given());
+        TrainConfig requested = checkpoint.with(given());
         List<String> diffs = new ArrayList<>(checkpoint.differences(requested));
         if (!diffs.isEmpty()) {
             throw new IllegalArgumentException("on resume, these options differ from the checkpoint's config: "
@@ -136,12 +134,5 @@ public final class ConfigOptions {
                     + "another --out directory.");
         }
         return checkpoint;
-    }
-
-    static TrainConfig apply(TrainConfig base, Map<String, Object> overrides) {
-        JsonObject json = base.toJson();
-        Gson gson = new Gson();
-        overrides.forEach((k, v) -> json.add(k, gson.toJsonTree(v)));
-        return TrainConfig.fromJson(json);
     }
 }

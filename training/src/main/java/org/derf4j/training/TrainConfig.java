@@ -4,6 +4,7 @@ import com.google.gson.Gson;
 import com.google.gson.JsonObject;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import org.derf4j.transformer.GptConfig;
 import org.derf4j.transformer.NormKind;
@@ -75,6 +76,19 @@ public record TrainConfig(String data, int modulus, String operation, double tra
 
     public AdamWOptimizer.Settings optimizer() {
         return new AdamWOptimizer.Settings(beta1, beta2, eps, weightDecay, gradClip);
+    }
+
+    /** This config with some fields changed, by field name, e.g. {@code with(Map.of("norm", "dyt"))}. */
+    public TrainConfig with(Map<String, Object> changes) {
+        JsonObject json = toJson();
+        Gson gson = new Gson();
+        changes.forEach((k, v) -> {
+            if (!json.has(k) && !k.equals("data")) {
+                throw new IllegalArgumentException("training config has no field '" + k + "'");
+            }
+            json.add(k, gson.toJsonTree(v));
+        });
+        return fromJson(json);
     }
 
     public JsonObject toJson() {

@@ -139,24 +139,14 @@ public final class Trainer implements AutoCloseable {
         while (step < config.steps()) {
             float lr = schedule.at(step);
             long started = System.nanoTime();
-            zeroGrad.run();
-            for (int k = 0; k < config.accumulation(); k++) {
-                data.trainBatch(rng, config.batch(), tokens, targets);
-                backend.upload(trainPass.tokens(), tokens);
-                backend.upload(trainPass.targets(), targets);
-                microStep.run();
-            }
-            optimizer.prepare(step + 1, lr);
-            update.run();
-            backend.download(trainPass.loss(), scalar); // the step's one read-back
-            step++;
-            if (!Float.isFinite(scalar[0])) {
-                throw new DivergedException(step, scalar[0], checkpoint);
+            float loss = step(lr);
+            if (!Float.isFinite(loss)) {
+                throw new DivergedException(step, loss, checkpoint);
             }
             stepSeconds += (System.nanoTime() - started) / 1e9;
             stepsTimed++;
             double tokensPerSecond = tokensPerStep * stepsTimed / stepSeconds;
-            log.train(step, config.steps(), scalar[0], lr, tokensPerSecond,
+            log.train(step, config.steps(), loss, lr, tokensPerSecond,
                     (config.steps() - step) * stepSeconds / stepsTimed);
 
             boolean last = step == config.steps();
@@ -174,6 +164,26 @@ public final class Trainer implements AutoCloseable {
         log.eval(step, "val", val.loss(), val.accuracy());
         return new Summary(step, train, val, stepsTimed == 0 ? Double.NaN : tokensPerStep * stepsTimed / stepSeconds,
                 checkpoint);
+    }
+
+    /**
+     * One optimizer step at learning rate {@code lr}: clear the gradients, forward and backward over
+     * {@code accumulation} micro-batches, clip and update. Returns the step's mean loss, the one value read
+     * back from the device.
+     */
+    public float step(float lr) {
+        zeroGrad.run();
+        for (int k = 0; k < config.accumulation(); k++) {
+            data.trainBatch(rng, config.batch(), tokens, targets);
+            backend.upload(trainPass.tokens(), tokens);
+            backend.upload(trainPass.targets(), targets);
+            microStep.run();
+        }
+        optimizer.prepare(step + 1, lr);
+        update.run();
+        backend.download(trainPass.loss(), scalar);
+        step++;
+        return scalar[0];
     }
 
     /** Mean loss and accuracy over the split's fixed evaluation batches, weighted by targets. */

@@ -62,13 +62,13 @@ class BadInputTest {
         assertMessage(assertThrows(IllegalArgumentException.class,
                 () -> GptConfig.of(65, 0, 4, 4, 256, NormKind.DERF)), "context must be positive, got 0");
         assertMessage(assertThrows(IllegalArgumentException.class,
-                () -> ConfigOptions.apply(TrainConfig.modularDefaults(), Map.of("batch", 0))),
+                () -> TrainConfig.modularDefaults().with(Map.of("batch", 0))),
                 "--batch must be positive, got 0");
         assertMessage(assertThrows(IllegalArgumentException.class,
-                () -> ConfigOptions.apply(TrainConfig.modularDefaults(), Map.of("norm", "batchnorm"))),
+                () -> TrainConfig.modularDefaults().with(Map.of("norm", "batchnorm"))),
                 "unknown norm 'batchnorm'", "derf, dyt, layernorm, rmsnorm");
         assertMessage(assertThrows(IllegalArgumentException.class, () -> Datasets.open(
-                ConfigOptions.apply(TrainConfig.modularDefaults(), Map.of("modulus", 91)), null)), "prime", "91");
+                TrainConfig.modularDefaults().with(Map.of("modulus", 91)), null)), "prime", "91");
     }
 
     /** A finished tiny run with checkpoints at steps 3 and 6. */

@@ -40,7 +40,7 @@ class TrainerTest {
                 "batch", 4, "steps", steps, "warmup", 2, "evalEvery", 0, "evalBatches", 2, "checkpointEvery", 0));
         o.put("lr", 3e-3f);
         o.putAll(more);
-        return ConfigOptions.apply(TrainConfig.textDefaults(data.toString()), o);
+        return TrainConfig.textDefaults(data.toString()).with(o);
     }
 
     Path textFile() throws IOException {
