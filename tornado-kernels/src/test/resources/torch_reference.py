@@ -54,6 +54,10 @@ def gelu(p, x):
     return {"out": F.gelu(x, approximate="tanh")}
 
 
+def erf(p, x):
+    return {"out": torch.erf(x)}
+
+
 def residual(p, a, b):
     return {"out": a + b}
 
@@ -116,7 +120,7 @@ def grad_clip(p, *grads):
 
 
 OPS = {f.__name__: f for f in (derf, dyt, layernorm, rmsnorm, linear, gelu, residual, attention, embedding,
-                                cross_entropy, adamw, grad_clip)}
+                                cross_entropy, adamw, grad_clip, erf)}
 
 
 def read_exact(n):
