@@ -1,7 +1,6 @@
 package org.derf4j.kernels.cpu;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 import org.derf4j.kernels.PointwiseNorm.Kind;
 
@@ -10,10 +9,11 @@ import org.derf4j.kernels.PointwiseNorm.Kind;
  * Versions:
  * <ol>
  *   <li>{@code forwardReference}/{@code backwardReference}: scalar, one element at a time.</li>
- *   <li>{@code forward}/{@code backward}: Vector API, one pass over each row; erf is {@link Erf}'s vector
- *       form, erf' = 2/√π·exp(−z²) and tanh use the vector EXP and TANH. The backward fuses all five
- *       gradients into that pass: dα and ds accumulate in float lanes over a row, then in double. The
- *       columns that fill no vector go to the scalar row code of the reference.</li>
+ *   <li>{@code forward}/{@code backward}: Vector API, one pass over each row; erf, erf' = 2/√π·exp(−z²)
+ *       and tanh are {@link Erf}'s and {@link Tanh}'s inline vector forms (VectorOperators.EXP and TANH
+ *       call out of line, and round differently before and after the JIT compiles them). The backward
+ *       fuses all five gradients into that pass: dα and ds accumulate in float lanes over a row, then in
+ *       double. The columns that fill no vector go to the scalar row code of the reference.</li>
  * </ol>
  */
 final class PointwiseNormKernels {
@@ -39,13 +39,13 @@ final class PointwiseNormKernels {
     }
 
     static FloatVector f(Kind kind, FloatVector z) {
-        return kind == Kind.DERF ? Erf.erf(z) : z.lanewise(VectorOperators.TANH);
+        return kind == Kind.DERF ? Erf.erf(z) : Tanh.tanh(z);
     }
 
     /** f'(z) given fz = f(z): erf' needs z, tanh' only tanh. */
     static FloatVector fPrime(Kind kind, FloatVector z, FloatVector fz) {
         return kind == Kind.DERF
-                ? z.mul(z).neg().lanewise(VectorOperators.EXP).mul(TWO_OVER_SQRT_PI)
+                ? Erf.derivative(z)
                 : fz.neg().fma(fz, z.broadcast(1f));
     }
 
