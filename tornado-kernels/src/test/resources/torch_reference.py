@@ -54,6 +54,10 @@ def gelu(p, x):
     return {"out": F.gelu(x, approximate="tanh")}
 
 
+def erf(p, x):
+    return {"out": torch.erf(x)}
+
+
 def residual(p, a, b):
     return {"out": a + b}
 
@@ -171,7 +175,7 @@ def gpt(p, tokens, targets):
 
 
 OPS = {f.__name__: f for f in (derf, dyt, layernorm, rmsnorm, linear, gelu, residual, attention, embedding,
-                                cross_entropy, adamw, grad_clip, gpt)}
+                                cross_entropy, adamw, grad_clip, erf, gpt)}
 
 
 def read_exact(n):

@@ -184,8 +184,13 @@ final class CpuCompiler {
         float[] gamma = f(p.gamma());
         float[] beta = f(p.beta());
         int c = p.x().dim(-1);
-        return parallel(p.x().rows(), rowsPerChunk(c), (from, to, chunk) ->
-                PointwiseNormKernels.forwardReference(kind, out, x, alpha[0], shift[0], gamma, beta, c, from, to));
+        return parallel(p.x().rows(), rowsPerChunk(c), (from, to, chunk) -> {
+            if (reference) {
+                PointwiseNormKernels.forwardReference(kind, out, x, alpha[0], shift[0], gamma, beta, c, from, to);
+            } else {
+                PointwiseNormKernels.forward(kind, out, x, alpha[0], shift[0], gamma, beta, c, from, to);
+            }
+        });
     }
 
     private Runnable pointwiseNormBackward(PointwiseNorm.Backward p) {
@@ -211,8 +216,13 @@ final class CpuCompiler {
             Arrays.fill(partGamma[chunk], 0f);
             Arrays.fill(partBeta[chunk], 0f);
             Arrays.fill(partScalars[chunk], 0);
-            PointwiseNormKernels.backwardReference(kind, dx, partGamma[chunk], partBeta[chunk], partScalars[chunk],
-                    dout, x, alpha[0], shift[0], gamma, c, from, to);
+            if (reference) {
+                PointwiseNormKernels.backwardReference(kind, dx, partGamma[chunk], partBeta[chunk],
+                        partScalars[chunk], dout, x, alpha[0], shift[0], gamma, c, from, to);
+            } else {
+                PointwiseNormKernels.backward(kind, dx, partGamma[chunk], partBeta[chunk], partScalars[chunk], dout,
+                        x, alpha[0], shift[0], gamma, c, from, to);
+            }
         });
         int usedChunks = reference ? 1 : chunks;
         return () -> {
@@ -241,8 +251,13 @@ final class CpuCompiler {
         float[] beta = f(l.beta());
         float eps = l.eps();
         int c = l.x().dim(-1);
-        return parallel(l.x().rows(), rowsPerChunk(c), (from, to, chunk) ->
-                LayerNormKernels.forwardReference(out, mean, rstd, x, gamma, beta, eps, c, from, to));
+        return parallel(l.x().rows(), rowsPerChunk(c), (from, to, chunk) -> {
+            if (reference) {
+                LayerNormKernels.forwardReference(out, mean, rstd, x, gamma, beta, eps, c, from, to);
+            } else {
+                LayerNormKernels.forward(out, mean, rstd, x, gamma, beta, eps, c, from, to);
+            }
+        });
     }
 
     private Runnable layerNormBackward(LayerNorm.Backward l) {
@@ -263,8 +278,13 @@ final class CpuCompiler {
         Runnable body = parallel(rows, chunkRows, (from, to, chunk) -> {
             Arrays.fill(partGamma[chunk], 0f);
             Arrays.fill(partBeta[chunk], 0f);
-            LayerNormKernels.backwardReference(dx, partGamma[chunk], partBeta[chunk], dout, x, mean, rstd, gamma, c,
-                    from, to);
+            if (reference) {
+                LayerNormKernels.backwardReference(dx, partGamma[chunk], partBeta[chunk], dout, x, mean, rstd, gamma,
+                        c, from, to);
+            } else {
+                LayerNormKernels.backward(dx, partGamma[chunk], partBeta[chunk], dout, x, mean, rstd, gamma, c, from,
+                        to);
+            }
         });
         int usedChunks = reference ? 1 : chunks;
         return () -> {
@@ -283,8 +303,13 @@ final class CpuCompiler {
         float[] gamma = f(r.gamma());
         float eps = r.eps();
         int c = r.x().dim(-1);
-        return parallel(r.x().rows(), rowsPerChunk(c), (from, to, chunk) ->
-                RmsNormKernels.forwardReference(out, rstd, x, gamma, eps, c, from, to));
+        return parallel(r.x().rows(), rowsPerChunk(c), (from, to, chunk) -> {
+            if (reference) {
+                RmsNormKernels.forwardReference(out, rstd, x, gamma, eps, c, from, to);
+            } else {
+                RmsNormKernels.forward(out, rstd, x, gamma, eps, c, from, to);
+            }
+        });
     }
 
     private Runnable rmsNormBackward(RmsNorm.Backward r) {
@@ -301,7 +326,11 @@ final class CpuCompiler {
         float[][] partGamma = new float[chunks][c];
         Runnable body = parallel(rows, chunkRows, (from, to, chunk) -> {
             Arrays.fill(partGamma[chunk], 0f);
-            RmsNormKernels.backwardReference(dx, partGamma[chunk], dout, x, rstd, gamma, c, from, to);
+            if (reference) {
+                RmsNormKernels.backwardReference(dx, partGamma[chunk], dout, x, rstd, gamma, c, from, to);
+            } else {
+                RmsNormKernels.backward(dx, partGamma[chunk], dout, x, rstd, gamma, c, from, to);
+            }
         });
         int usedChunks = reference ? 1 : chunks;
         return () -> {

@@ -1,32 +1,64 @@
 package org.derf4j.kernels.cpu;
 
-/** LayerNorm over the last dimension of x[N,C], rows {@code [from, to)}. */
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * LayerNorm over the last dimension of x[N,C], rows {@code [from, to)}. Versions:
+ * <ol>
+ *   <li>{@code forwardReference}/{@code backwardReference}: scalar, sequential sums.</li>
+ *   <li>{@code forward}/{@code backward}: Vector API, one row at a time while it sits in L1 (C = 768 is
+ *       3 KB a tensor). The forward is two-pass, mean then Σ(x − mean)², then the normalize pass: the
+ *       second and third reads hit L1, so they cost less than Welford's per-element division, and the
+ *       variance has no E[x²] − mean² cancellation. The backward takes both row sums in one pass, then
+ *       writes dx and adds dγ, dβ in the second. Lane sums are {@link Lanes#sum} (fixed order); the
+ *       columns that fill no vector go to the reference's row code.</li>
+ * </ol>
+ */
 final class LayerNormKernels {
     private LayerNormKernels() {
     }
+
+    private static final VectorSpecies<Float> S = Lanes.S;
 
     // out = (x − mean)·rstd·gamma + beta; saves mean[N], rstd[N]
     static void forwardReference(float[] out, float[] mean, float[] rstd, float[] x, float[] gamma, float[] beta,
                                  float eps, int C, int from, int to) {
         for (int row = from; row < to; row++) {
             int o = row * C;
-            float m = 0f;
-            for (int c = 0; c < C; c++) {
-                m += x[o + c];
-            }
-            m /= C;
-            float v = 0f;
-            for (int c = 0; c < C; c++) {
-                float d = x[o + c] - m;
-                v += d * d;
-            }
-            v /= C;
-            float s = (float) (1.0 / Math.sqrt(v + eps));
-            for (int c = 0; c < C; c++) {
-                out[o + c] = (x[o + c] - m) * s * gamma[c] + beta[c];
-            }
+            float m = sum(x, o, 0, C, 0f) / C;
+            float s = rstd(sumSquaredDeviations(x, o, m, 0, C, 0f) / C, eps);
+            normalize(out, x, o, m, s, gamma, beta, 0, C);
             mean[row] = m;
             rstd[row] = s;
+        }
+    }
+
+    static float rstd(float variance, float eps) {
+        return (float) (1.0 / Math.sqrt(variance + eps));
+    }
+
+    // acc + Σ x[o + c] over columns [c0, C)
+    private static float sum(float[] x, int o, int c0, int C, float acc) {
+        for (int c = c0; c < C; c++) {
+            acc += x[o + c];
+        }
+        return acc;
+    }
+
+    // acc + Σ (x[o + c] − m)² over columns [c0, C)
+    private static float sumSquaredDeviations(float[] x, int o, float m, int c0, int C, float acc) {
+        for (int c = c0; c < C; c++) {
+            float d = x[o + c] - m;
+            acc += d * d;
+        }
+        return acc;
+    }
+
+    private static void normalize(float[] out, float[] x, int o, float m, float s, float[] gamma, float[] beta,
+                                  int c0, int C) {
+        for (int c = c0; c < C; c++) {
+            out[o + c] = (x[o + c] - m) * s * gamma[c] + beta[c];
         }
     }
 
@@ -38,23 +70,101 @@ final class LayerNormKernels {
             int o = row * C;
             float m = mean[row];
             float s = rstd[row];
-            float dnormMean = 0f;
-            float dnormNormMean = 0f;
-            for (int c = 0; c < C; c++) {
-                float norm = (x[o + c] - m) * s;
-                float dnorm = dout[o + c] * gamma[c];
-                dnormMean += dnorm;
-                dnormNormMean += dnorm * norm;
+            float dnormMean = sumDnorm(dout, gamma, o, 0, C, 0f) / C;
+            float dnormNormMean = sumDnormNorm(dout, x, m, s, gamma, o, 0, C, 0f) / C;
+            backwardRow(dx, dgamma, dbeta, dout, x, m, s, gamma, dnormMean, dnormNormMean, o, 0, C);
+        }
+    }
+
+    // acc + Σ dout·gamma over columns [c0, C)
+    private static float sumDnorm(float[] dout, float[] gamma, int o, int c0, int C, float acc) {
+        for (int c = c0; c < C; c++) {
+            acc += dout[o + c] * gamma[c];
+        }
+        return acc;
+    }
+
+    // acc + Σ dout·gamma·(x − m)·s over columns [c0, C)
+    private static float sumDnormNorm(float[] dout, float[] x, float m, float s, float[] gamma, int o, int c0, int C,
+                                      float acc) {
+        for (int c = c0; c < C; c++) {
+            acc += dout[o + c] * gamma[c] * ((x[o + c] - m) * s);
+        }
+        return acc;
+    }
+
+    private static void backwardRow(float[] dx, float[] dgamma, float[] dbeta, float[] dout, float[] x, float m,
+                                    float s, float[] gamma, float dnormMean, float dnormNormMean, int o, int c0,
+                                    int C) {
+        for (int c = c0; c < C; c++) {
+            float norm = (x[o + c] - m) * s;
+            float dnorm = dout[o + c] * gamma[c];
+            dx[o + c] += (dnorm - dnormMean - norm * dnormNormMean) * s;
+            dgamma[c] += dout[o + c] * norm;
+            dbeta[c] += dout[o + c];
+        }
+    }
+
+    static void forward(float[] out, float[] mean, float[] rstd, float[] x, float[] gamma, float[] beta, float eps,
+                        int C, int from, int to) {
+        int bound = S.loopBound(C);
+        for (int row = from; row < to; row++) {
+            int o = row * C;
+            // pass 1: mean
+            FloatVector acc = FloatVector.zero(S);
+            for (int c = 0; c < bound; c += S.length()) {
+                acc = acc.add(FloatVector.fromArray(S, x, o + c));
             }
-            dnormMean /= C;
-            dnormNormMean /= C;
-            for (int c = 0; c < C; c++) {
-                float norm = (x[o + c] - m) * s;
-                float dnorm = dout[o + c] * gamma[c];
-                dx[o + c] += (dnorm - dnormMean - norm * dnormNormMean) * s;
-                dgamma[c] += dout[o + c] * norm;
-                dbeta[c] += dout[o + c];
+            float m = sum(x, o, bound, C, Lanes.sum(acc)) / C;
+            // pass 2: variance about the mean, from L1
+            acc = FloatVector.zero(S);
+            for (int c = 0; c < bound; c += S.length()) {
+                FloatVector d = FloatVector.fromArray(S, x, o + c).sub(m);
+                acc = d.fma(d, acc);
             }
+            float s = rstd(sumSquaredDeviations(x, o, m, bound, C, Lanes.sum(acc)) / C, eps);
+            // pass 3: normalize, scale, shift
+            for (int c = 0; c < bound; c += S.length()) {
+                FloatVector.fromArray(S, x, o + c).sub(m).mul(s)
+                        .fma(FloatVector.fromArray(S, gamma, c), FloatVector.fromArray(S, beta, c))
+                        .intoArray(out, o + c);
+            }
+            normalize(out, x, o, m, s, gamma, beta, bound, C);
+            mean[row] = m;
+            rstd[row] = s;
+        }
+    }
+
+    static void backward(float[] dx, float[] dgamma, float[] dbeta, float[] dout, float[] x, float[] mean,
+                         float[] rstd, float[] gamma, int C, int from, int to) {
+        int bound = S.loopBound(C);
+        for (int row = from; row < to; row++) {
+            int o = row * C;
+            float m = mean[row];
+            float s = rstd[row];
+            // pass 1: Σ dnorm and Σ dnorm·norm together
+            FloatVector sumDnorm = FloatVector.zero(S);
+            FloatVector sumDnormNorm = FloatVector.zero(S);
+            for (int c = 0; c < bound; c += S.length()) {
+                FloatVector dnorm = FloatVector.fromArray(S, dout, o + c).mul(FloatVector.fromArray(S, gamma, c));
+                FloatVector norm = FloatVector.fromArray(S, x, o + c).sub(m).mul(s);
+                sumDnorm = sumDnorm.add(dnorm);
+                sumDnormNorm = dnorm.fma(norm, sumDnormNorm);
+            }
+            float dnormMean = sumDnorm(dout, gamma, o, bound, C, Lanes.sum(sumDnorm)) / C;
+            float dnormNormMean = sumDnormNorm(dout, x, m, s, gamma, o, bound, C, Lanes.sum(sumDnormNorm)) / C;
+            FloatVector ss = FloatVector.broadcast(S, s);
+            // pass 2: dx, and this chunk's dγ, dβ
+            for (int c = 0; c < bound; c += S.length()) {
+                FloatVector d = FloatVector.fromArray(S, dout, o + c);
+                FloatVector dnorm = d.mul(FloatVector.fromArray(S, gamma, c));
+                FloatVector norm = FloatVector.fromArray(S, x, o + c).sub(m).mul(s);
+                dnorm.sub(dnormMean).sub(norm.mul(dnormNormMean)).fma(ss, FloatVector.fromArray(S, dx, o + c))
+                        .intoArray(dx, o + c);
+                d.fma(norm, FloatVector.fromArray(S, dgamma, c)).intoArray(dgamma, c);
+                d.add(FloatVector.fromArray(S, dbeta, c)).intoArray(dbeta, c);
+            }
+            backwardRow(dx, dgamma, dbeta, dout, x, m, s, gamma, dnormMean, dnormNormMean, o, bound, C);
         }
     }
 }

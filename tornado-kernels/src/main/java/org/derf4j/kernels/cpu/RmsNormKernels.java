@@ -1,24 +1,49 @@
 package org.derf4j.kernels.cpu;
 
-/** RMSNorm over the last dimension of x[N,C], rows {@code [from, to)}. */
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * RMSNorm over the last dimension of x[N,C], rows {@code [from, to)}. Versions:
+ * <ol>
+ *   <li>{@code forwardReference}/{@code backwardReference}: scalar, sequential sums.</li>
+ *   <li>{@code forward}/{@code backward}: Vector API, one row at a time while it sits in L1: Σx² then the
+ *       scaling pass; the backward's one row sum, then dx and dγ. Lane sums are {@link Lanes#sum} (fixed
+ *       order); the columns that fill no vector go to the reference's row code.</li>
+ * </ol>
+ */
 final class RmsNormKernels {
     private RmsNormKernels() {
     }
+
+    private static final VectorSpecies<Float> S = Lanes.S;
 
     // out = x·rstd·gamma, rstd = 1/sqrt(mean(x²) + eps); saves rstd[N]
     static void forwardReference(float[] out, float[] rstd, float[] x, float[] gamma, float eps, int C, int from,
                                  int to) {
         for (int row = from; row < to; row++) {
             int o = row * C;
-            float ss = 0f;
-            for (int c = 0; c < C; c++) {
-                ss += x[o + c] * x[o + c];
-            }
-            float s = (float) (1.0 / Math.sqrt(ss / C + eps));
-            for (int c = 0; c < C; c++) {
-                out[o + c] = x[o + c] * s * gamma[c];
-            }
+            float s = rstd(sumSquares(x, o, 0, C, 0f), eps, C);
+            scale(out, x, o, s, gamma, 0, C);
             rstd[row] = s;
+        }
+    }
+
+    private static float rstd(float sumSquares, float eps, int C) {
+        return (float) (1.0 / Math.sqrt(sumSquares / C + eps));
+    }
+
+    // acc + Σ x² over columns [c0, C)
+    private static float sumSquares(float[] x, int o, int c0, int C, float acc) {
+        for (int c = c0; c < C; c++) {
+            acc += x[o + c] * x[o + c];
+        }
+        return acc;
+    }
+
+    private static void scale(float[] out, float[] x, int o, float s, float[] gamma, int c0, int C) {
+        for (int c = c0; c < C; c++) {
+            out[o + c] = x[o + c] * s * gamma[c];
         }
     }
 
@@ -28,16 +53,71 @@ final class RmsNormKernels {
         for (int row = from; row < to; row++) {
             int o = row * C;
             float s = rstd[row];
-            float dnormNormMean = 0f;
-            for (int c = 0; c < C; c++) {
-                dnormNormMean += dout[o + c] * gamma[c] * x[o + c] * s;
+            float dnormNormMean = sumDnormNorm(dout, x, s, gamma, o, 0, C, 0f) / C;
+            backwardRow(dx, dgamma, dout, x, s, gamma, dnormNormMean, o, 0, C);
+        }
+    }
+
+    // acc + Σ dout·gamma·x·s over columns [c0, C)
+    private static float sumDnormNorm(float[] dout, float[] x, float s, float[] gamma, int o, int c0, int C,
+                                      float acc) {
+        for (int c = c0; c < C; c++) {
+            acc += dout[o + c] * gamma[c] * x[o + c] * s;
+        }
+        return acc;
+    }
+
+    private static void backwardRow(float[] dx, float[] dgamma, float[] dout, float[] x, float s, float[] gamma,
+                                    float dnormNormMean, int o, int c0, int C) {
+        for (int c = c0; c < C; c++) {
+            float norm = x[o + c] * s;
+            dx[o + c] += (dout[o + c] * gamma[c] - norm * dnormNormMean) * s;
+            dgamma[c] += dout[o + c] * norm;
+        }
+    }
+
+    static void forward(float[] out, float[] rstd, float[] x, float[] gamma, float eps, int C, int from, int to) {
+        int bound = S.loopBound(C);
+        for (int row = from; row < to; row++) {
+            int o = row * C;
+            FloatVector acc = FloatVector.zero(S);
+            for (int c = 0; c < bound; c += S.length()) {
+                FloatVector v = FloatVector.fromArray(S, x, o + c);
+                acc = v.fma(v, acc);
             }
-            dnormNormMean /= C;
-            for (int c = 0; c < C; c++) {
-                float norm = x[o + c] * s;
-                dx[o + c] += (dout[o + c] * gamma[c] - norm * dnormNormMean) * s;
-                dgamma[c] += dout[o + c] * norm;
+            float s = rstd(sumSquares(x, o, bound, C, Lanes.sum(acc)), eps, C);
+            for (int c = 0; c < bound; c += S.length()) {
+                FloatVector.fromArray(S, x, o + c).mul(s).mul(FloatVector.fromArray(S, gamma, c))
+                        .intoArray(out, o + c);
             }
+            scale(out, x, o, s, gamma, bound, C);
+            rstd[row] = s;
+        }
+    }
+
+    static void backward(float[] dx, float[] dgamma, float[] dout, float[] x, float[] rstd, float[] gamma, int C,
+                         int from, int to) {
+        int bound = S.loopBound(C);
+        for (int row = from; row < to; row++) {
+            int o = row * C;
+            float s = rstd[row];
+            // pass 1: Σ dnorm·norm, with norm = x·s factored out of the sum
+            FloatVector acc = FloatVector.zero(S);
+            for (int c = 0; c < bound; c += S.length()) {
+                FloatVector dnorm = FloatVector.fromArray(S, dout, o + c).mul(FloatVector.fromArray(S, gamma, c));
+                acc = dnorm.fma(FloatVector.fromArray(S, x, o + c), acc);
+            }
+            float dnormNormMean = sumDnormNorm(dout, x, s, gamma, o, bound, C, Lanes.sum(acc) * s) / C;
+            FloatVector ss = FloatVector.broadcast(S, s);
+            // pass 2: dx, and this chunk's dγ
+            for (int c = 0; c < bound; c += S.length()) {
+                FloatVector d = FloatVector.fromArray(S, dout, o + c);
+                FloatVector norm = FloatVector.fromArray(S, x, o + c).mul(s);
+                d.mul(FloatVector.fromArray(S, gamma, c)).sub(norm.mul(dnormNormMean))
+                        .fma(ss, FloatVector.fromArray(S, dx, o + c)).intoArray(dx, o + c);
+                d.fma(norm, FloatVector.fromArray(S, dgamma, c)).intoArray(dgamma, c);
+            }
+            backwardRow(dx, dgamma, dout, x, s, gamma, dnormNormMean, o, bound, C);
         }
     }
 }

@@ -1,0 +1,79 @@
+package org.derf4j.kernels.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import org.derf4j.kernels.HostTensor;
+import org.derf4j.kernels.Seeds;
+import org.derf4j.kernels.TorchReference;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Our float erf, scalar and vector forms, against PyTorch's float64 erf on a dense sweep of [−10, 10] and
+ * the special values, within the bound scripts/fit_erf.py claims; and erf', against double exp.
+ */
+class ErfTest {
+
+    private static final double TWO_OVER_SQRT_PI = 2 / Math.sqrt(Math.PI);
+
+    private static float[] x;
+    private static double[] expected;
+
+    @BeforeAll
+    static void sweep() {
+        x = FloatFunctions.sweep(Seeds.random("erf"), 10f, Erf.CLAMP);
+        expected = TorchReference.call("erf").input(HostTensor.of("x", x, x.length)).run().get("out");
+    }
+
+    @Test
+    void scalarFormIsWithinItsBoundOfPyTorch() {
+        FloatFunctions.assertWithin("erf, scalar", Erf.MAX_ABS_ERROR, x, FloatFunctions.scalar(x, Erf::erf),
+                expected);
+    }
+
+    @Test
+    void vectorFormIsWithinItsBoundOfPyTorch() {
+        FloatFunctions.assertWithin("erf, vector " + FloatFunctions.S, Erf.MAX_ABS_ERROR, x,
+                FloatFunctions.vector(x, Erf::erf), expected);
+    }
+
+    @Test
+    void bothFormsAreOddAndKeepTheSignOfZero() {
+        FloatFunctions.assertOdd("erf, scalar", x, in -> FloatFunctions.scalar(in, Erf::erf));
+        FloatFunctions.assertOdd("erf, vector", x, in -> FloatFunctions.vector(in, Erf::erf));
+    }
+
+    /** Relative to the value at the float x·x (whose rounding any float code has), and absolute. */
+    @Test
+    void derivativeIsWithinItsBounds() {
+        float[] got = FloatFunctions.vector(x, Erf::derivative);
+        float[] negated = new float[x.length];
+        for (int i = 0; i < x.length; i++) {
+            negated[i] = -x[i];
+        }
+        float[] mirrored = FloatFunctions.vector(negated, Erf::derivative);
+        double worstRel = 0;
+        double worstAbs = 0;
+        for (int i = 0; i < x.length; i++) {
+            if (Float.isNaN(x[i])) {
+                assertTrue(Float.isNaN(got[i]), "erf'(NaN) must be NaN, got " + got[i]);
+                continue;
+            }
+            if (Float.floatToIntBits(got[i]) != Float.floatToIntBits(mirrored[i])) {
+                fail("erf' is even, bit for bit; fails at x = " + x[i]);
+            }
+            double t = x[i] * x[i];
+            double ofT = TWO_OVER_SQRT_PI * Math.exp(-t);
+            double exact = TWO_OVER_SQRT_PI * Math.exp(-(double) x[i] * x[i]);
+            if (t <= 80) {
+                worstRel = Math.max(worstRel, Math.abs(got[i] - ofT) / ofT);
+            }
+            worstAbs = Math.max(worstAbs, Math.abs(got[i] - exact));
+        }
+        System.out.printf("erf' %s: max relative error %.3e given x·x, max |error| %.3e%n", FloatFunctions.S,
+                worstRel, worstAbs);
+        assertTrue(worstRel <= Erf.DERIVATIVE_MAX_REL_ERROR, "erf' relative error " + worstRel);
+        assertTrue(worstAbs <= Erf.DERIVATIVE_MAX_ABS_ERROR, "erf' absolute error " + worstAbs);
+    }
+}
