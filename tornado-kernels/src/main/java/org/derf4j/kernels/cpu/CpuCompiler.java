@@ -33,6 +33,11 @@ final class CpuCompiler {
      * the thread count, so the sums are the same bits on any machine with the same vector width.
      */
     private static final int REDUCTION_CHUNKS = 64;
+    /**
+     * Attention chunks per thread: enough for the team's hand-out to balance uneven work, few enough that
+     * the scratch (one per chunk) stays small.
+     */
+    private static final int ATTENTION_CHUNKS_PER_THREAD = 4;
     private static final float[] ONE = {1f};
 
     private final ThreadTeam team;
@@ -387,10 +392,27 @@ final class CpuCompiler {
         int t = a.qkv().dim(1);
         int c = a.qkv().dim(2) / 3;
         int nh = a.heads();
-        float[][] scores = new float[reference ? 1 : b * nh][t];
-        return parallel(b * nh, 1, (from, to, chunk) -> {
-            for (int bh = from; bh < to; bh++) {
-                AttentionKernels.forwardReference(out, lse, qkv, t, c, nh, bh, scores[chunk]);
+        int pairs = b * nh;
+        if (reference) {
+            float[] scores = new float[t];
+            return parallel(pairs, 1, (from, to, chunk) -> {
+                for (int bh = from; bh < to; bh++) {
+                    AttentionKernels.forwardReference(out, lse, qkv, t, c, nh, bh, scores);
+                }
+            });
+        }
+        // Work items are (query tile, bh) pairs, so that a few heads still fill the team. The last tiles see
+        // the most keys; they come first, which lets the team's hand-out of chunks balance the triangle.
+        int tiles = ThreadTeam.chunks(t, AttentionKernels.BQ);
+        int items = pairs * tiles;
+        int itemsPerChunk = ThreadTeam.chunks(items, ATTENTION_CHUNKS_PER_THREAD * team.threads());
+        AttentionKernels.ForwardScratch[] scratch =
+                new AttentionKernels.ForwardScratch[ThreadTeam.chunks(items, itemsPerChunk)];
+        Arrays.setAll(scratch, k -> new AttentionKernels.ForwardScratch(c / nh));
+        return parallel(items, itemsPerChunk, (from, to, chunk) -> {
+            for (int item = from; item < to; item++) {
+                AttentionKernels.forwardTiled(out, lse, qkv, t, c, nh, item % pairs, tiles - 1 - item / pairs,
+                        scratch[chunk]);
             }
         });
     }
@@ -405,9 +427,23 @@ final class CpuCompiler {
         int t = a.qkv().dim(1);
         int c = a.qkv().dim(2) / 3;
         int nh = a.heads();
-        return parallel(b * nh, 1, (from, to, chunk) -> {
+        int pairs = b * nh;
+        if (reference) {
+            return parallel(pairs, 1, (from, to, chunk) -> {
+                for (int bh = from; bh < to; bh++) {
+                    AttentionKernels.backwardReference(dqkv, dout, qkv, out, lse, t, c, nh, bh);
+                }
+            });
+        }
+        // A head's dQ, dK and dV are written by the one call that owns the head, in a fixed order: no races,
+        // and the same bits for any number of threads.
+        int pairsPerChunk = ThreadTeam.chunks(pairs, ATTENTION_CHUNKS_PER_THREAD * team.threads());
+        AttentionKernels.BackwardScratch[] scratch =
+                new AttentionKernels.BackwardScratch[ThreadTeam.chunks(pairs, pairsPerChunk)];
+        Arrays.setAll(scratch, k -> new AttentionKernels.BackwardScratch(t, c / nh));
+        return parallel(pairs, pairsPerChunk, (from, to, chunk) -> {
             for (int bh = from; bh < to; bh++) {
-                AttentionKernels.backwardReference(dqkv, dout, qkv, out, lse, t, c, nh, bh);
+                AttentionKernels.backwardTiled(dqkv, dout, qkv, out, lse, t, c, nh, bh, scratch[chunk]);
             }
         });
     }
