@@ -71,15 +71,16 @@ class AttentionTest {
     }
 
     /**
-     * float32 error relative to the largest expected value. A score q·k/√HS sums HS products of size about
+     * float32 error, against the scale of the values compared. A score q·k/√HS sums HS products of size about
      * σ², so it carries about u·σ²·√HS of rounding, and exp passes that on as the same relative error of
      * every probability; out, lse and each gradient then sum up to T such terms, adding about u·√T
-     * (Approx explains the √). Four times the sum of the two, against the largest |value| as the scale of
-     * the terms, since a gradient summed from terms of both signs can be far smaller than its terms.
+     * (Approx explains the √). We allow four times the sum of the two, times the largest |value|: a gradient
+     * summed from terms of both signs can be far smaller than its terms. The scale is at least 1 because
+     * the score's own error is absolute: lse = s when T = 1, however small s is.
      */
     static Approx tolerance(Shape s, double[] expected) {
         double relative = 4 * Approx.U32 * (SIGMA * SIGMA * Math.sqrt(s.c() / s.heads()) + Math.sqrt(s.t()));
-        return Approx.of(relative * Approx.maxAbs(expected), 0);
+        return Approx.of(relative * Math.max(1, Approx.maxAbs(expected)), 0);
     }
 
     @ParameterizedTest(name = "{0} {1}")

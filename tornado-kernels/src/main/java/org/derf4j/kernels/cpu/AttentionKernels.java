@@ -2,7 +2,6 @@ package org.derf4j.kernels.cpu;
 
 import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -15,7 +14,7 @@ import jdk.incubator.vector.VectorSpecies;
  *   <li>{@code forwardTiled}/{@code backwardTiled}: FlashAttention's tiling with the Vector API. Tiles of Q,
  *       K and V are packed into scratch (Q scaled by 1/√HS, transposed where a product wants it, rows padded
  *       to whole vectors so that any HS needs no leftover code), and every product of two tiles is one
- *       register-blocked micro-kernel, {@link #addProduct8}. The forward keeps a running max and sum per
+ *       register-blocked micro-kernel, {@link #addProduct4x4}. The forward keeps a running max and sum per
  *       query (online softmax), so it never holds more than a BQ×BK tile of scores. The backward walks key
  *       tiles outermost, keeping the tile's dK and dV in scratch, recomputes P from lse, and sums dQ for the
  *       whole head in scratch; a call owns every gradient of its head, so no two calls write the same
@@ -28,14 +27,17 @@ final class AttentionKernels {
 
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
-    /** Rows per micro-kernel call: eight independent accumulators hide the latency of the FMAs. */
-    private static final int ROWS = 8;
-    /** Tile rows and columns are padded to this, so that rows fill micro-kernel calls and columns fill vectors. */
-    private static final int PAD = Math.max(L, ROWS);
-    /** Queries per tile. A multiple of {@link #PAD}. */
-    static final int BQ = 64;
-    /** Keys per tile. A multiple of {@link #PAD}. */
-    static final int BK = 64;
+    /** Rows per micro-kernel call. */
+    private static final int ROWS = 4;
+    /**
+     * Columns per micro-kernel call: four vectors. Tile columns (and HS) are padded to it, so heads of 64 or
+     * 128 floats waste nothing on AVX-512 and other head sizes pay for their padding.
+     */
+    private static final int COLS = 4 * L;
+    /** Queries per tile: a multiple of {@link #ROWS} and {@link #COLS}. */
+    static final int BQ = Math.max(64, COLS);
+    /** Keys per tile: a multiple of {@link #ROWS} and {@link #COLS}. */
+    static final int BK = BQ;
 
     // out[b,t,h·HS:(h+1)·HS] = Σ_{j≤t} softmax_j(q_t·k_j/√HS) v_j, lse[b,h,t] = log Σ_{j≤t} exp(q_t·k_j/√HS);
     // scores[T] is scratch.
@@ -116,74 +118,110 @@ final class AttentionKernels {
         return (n + multiple - 1) / multiple * multiple;
     }
 
-    // c[r][0:L] += Σ_{k<n} a(r,k)·b[k][0:L] for the 8 rows r, with c[r] at cOff + r·cRow,
-    // a(r,k) = a[aOff + r·aRow + k·aK] and b[k] at bOff + k·bRow.
-    private static void addProduct8(float[] c, int cOff, int cRow, float[] a, int aOff, int aRow, int aK,
-                                    float[] b, int bOff, int bRow, int n) {
-        FloatVector c0 = FloatVector.fromArray(S, c, cOff);
-        FloatVector c1 = FloatVector.fromArray(S, c, cOff + cRow);
-        FloatVector c2 = FloatVector.fromArray(S, c, cOff + 2 * cRow);
-        FloatVector c3 = FloatVector.fromArray(S, c, cOff + 3 * cRow);
-        FloatVector c4 = FloatVector.fromArray(S, c, cOff + 4 * cRow);
-        FloatVector c5 = FloatVector.fromArray(S, c, cOff + 5 * cRow);
-        FloatVector c6 = FloatVector.fromArray(S, c, cOff + 6 * cRow);
-        FloatVector c7 = FloatVector.fromArray(S, c, cOff + 7 * cRow);
+    // c[r][0:4L] += Σ_{k<n} a(r,k)·b[k][0:4L] for the 4 rows r, with c[r] at cOff + r·cRow,
+    // a(r,k) = a[aOff + r·aRow + k·aK] and b[k] at bOff + k·bRow. Sixteen accumulators hide the FMA latency,
+    // and each k loads four vectors of b and four scalars of a for sixteen FMAs.
+    private static void addProduct4x4(float[] c, int cOff, int cRow, float[] a, int aOff, int aRow, int aK,
+                                      float[] b, int bOff, int bRow, int n) {
+        FloatVector c00 = FloatVector.fromArray(S, c, cOff);
+        FloatVector c01 = FloatVector.fromArray(S, c, cOff + L);
+        FloatVector c02 = FloatVector.fromArray(S, c, cOff + 2 * L);
+        FloatVector c03 = FloatVector.fromArray(S, c, cOff + 3 * L);
+        FloatVector c10 = FloatVector.fromArray(S, c, cOff + cRow);
+        FloatVector c11 = FloatVector.fromArray(S, c, cOff + cRow + L);
+        FloatVector c12 = FloatVector.fromArray(S, c, cOff + cRow + 2 * L);
+        FloatVector c13 = FloatVector.fromArray(S, c, cOff + cRow + 3 * L);
+        FloatVector c20 = FloatVector.fromArray(S, c, cOff + 2 * cRow);
+        FloatVector c21 = FloatVector.fromArray(S, c, cOff + 2 * cRow + L);
+        FloatVector c22 = FloatVector.fromArray(S, c, cOff + 2 * cRow + 2 * L);
+        FloatVector c23 = FloatVector.fromArray(S, c, cOff + 2 * cRow + 3 * L);
+        FloatVector c30 = FloatVector.fromArray(S, c, cOff + 3 * cRow);
+        FloatVector c31 = FloatVector.fromArray(S, c, cOff + 3 * cRow + L);
+        FloatVector c32 = FloatVector.fromArray(S, c, cOff + 3 * cRow + 2 * L);
+        FloatVector c33 = FloatVector.fromArray(S, c, cOff + 3 * cRow + 3 * L);
         for (int k = 0; k < n; k++) {
-            FloatVector bk = FloatVector.fromArray(S, b, bOff + k * bRow);
+            int bk = bOff + k * bRow;
+            FloatVector b0 = FloatVector.fromArray(S, b, bk);
+            FloatVector b1 = FloatVector.fromArray(S, b, bk + L);
+            FloatVector b2 = FloatVector.fromArray(S, b, bk + 2 * L);
+            FloatVector b3 = FloatVector.fromArray(S, b, bk + 3 * L);
             int ak = aOff + k * aK;
-            c0 = bk.fma(FloatVector.broadcast(S, a[ak]), c0);
-            c1 = bk.fma(FloatVector.broadcast(S, a[ak + aRow]), c1);
-            c2 = bk.fma(FloatVector.broadcast(S, a[ak + 2 * aRow]), c2);
-            c3 = bk.fma(FloatVector.broadcast(S, a[ak + 3 * aRow]), c3);
-            c4 = bk.fma(FloatVector.broadcast(S, a[ak + 4 * aRow]), c4);
-            c5 = bk.fma(FloatVector.broadcast(S, a[ak + 5 * aRow]), c5);
-            c6 = bk.fma(FloatVector.broadcast(S, a[ak + 6 * aRow]), c6);
-            c7 = bk.fma(FloatVector.broadcast(S, a[ak + 7 * aRow]), c7);
+            FloatVector a0 = FloatVector.broadcast(S, a[ak]);
+            c00 = b0.fma(a0, c00);
+            c01 = b1.fma(a0, c01);
+            c02 = b2.fma(a0, c02);
+            c03 = b3.fma(a0, c03);
+            FloatVector a1 = FloatVector.broadcast(S, a[ak + aRow]);
+            c10 = b0.fma(a1, c10);
+            c11 = b1.fma(a1, c11);
+            c12 = b2.fma(a1, c12);
+            c13 = b3.fma(a1, c13);
+            FloatVector a2 = FloatVector.broadcast(S, a[ak + 2 * aRow]);
+            c20 = b0.fma(a2, c20);
+            c21 = b1.fma(a2, c21);
+            c22 = b2.fma(a2, c22);
+            c23 = b3.fma(a2, c23);
+            FloatVector a3 = FloatVector.broadcast(S, a[ak + 3 * aRow]);
+            c30 = b0.fma(a3, c30);
+            c31 = b1.fma(a3, c31);
+            c32 = b2.fma(a3, c32);
+            c33 = b3.fma(a3, c33);
         }
-        c0.intoArray(c, cOff);
-        c1.intoArray(c, cOff + cRow);
-        c2.intoArray(c, cOff + 2 * cRow);
-        c3.intoArray(c, cOff + 3 * cRow);
-        c4.intoArray(c, cOff + 4 * cRow);
-        c5.intoArray(c, cOff + 5 * cRow);
-        c6.intoArray(c, cOff + 6 * cRow);
-        c7.intoArray(c, cOff + 7 * cRow);
+        c00.intoArray(c, cOff);
+        c01.intoArray(c, cOff + L);
+        c02.intoArray(c, cOff + 2 * L);
+        c03.intoArray(c, cOff + 3 * L);
+        c10.intoArray(c, cOff + cRow);
+        c11.intoArray(c, cOff + cRow + L);
+        c12.intoArray(c, cOff + cRow + 2 * L);
+        c13.intoArray(c, cOff + cRow + 3 * L);
+        c20.intoArray(c, cOff + 2 * cRow);
+        c21.intoArray(c, cOff + 2 * cRow + L);
+        c22.intoArray(c, cOff + 2 * cRow + 2 * L);
+        c23.intoArray(c, cOff + 2 * cRow + 3 * L);
+        c30.intoArray(c, cOff + 3 * cRow);
+        c31.intoArray(c, cOff + 3 * cRow + L);
+        c32.intoArray(c, cOff + 3 * cRow + 2 * L);
+        c33.intoArray(c, cOff + 3 * cRow + 3 * L);
     }
 
-    // C[rows][cols] += A(rows×n)·B[n][cols], in 8-row blocks of one vector each; rows % 8 == 0, cols % L == 0.
+    // C[rows][cols] += A(rows×n)·B[n][cols] in 4-row, 4-vector blocks; rows % ROWS == 0, cols % COLS == 0.
     private static void addProduct(float[] c, int cOff, int cRow, float[] a, int aOff, int aRow, int aK,
                                    float[] b, int bOff, int bRow, int rows, int cols, int n) {
         for (int r = 0; r < rows; r += ROWS) {
-            for (int col = 0; col < cols; col += L) {
-                addProduct8(c, cOff + r * cRow + col, cRow, a, aOff + r * aRow, aRow, aK, b, bOff + col, bRow, n);
+            for (int col = 0; col < cols; col += COLS) {
+                addProduct4x4(c, cOff + r * cRow + col, cRow, a, aOff + r * aRow, aRow, aK, b, bOff + col, bRow, n);
             }
         }
     }
 
     /** One chunk's scratch for {@link #forwardTiled}: a query tile, a key tile, and their scores. */
     static final class ForwardScratch {
-        final int hsp;       // HS rounded up to whole vectors
-        final float[] q;     // [BQ][hsp] the query tile, scaled by 1/√HS
-        final float[] kT;    // [HS][BK]  the key tile, transposed
-        final float[] v;     // [BK][hsp] the value tile
-        final float[] p;     // [BQ][BK]  scores, then exp(score − running max)
-        final float[] acc;   // [BQ][hsp] Σ_j p_tj·v_j, rescaled whenever the running max grows
-        final float[] max;   // [BQ]      running max of each query's scores
-        final float[] sum;   // [BQ]      running Σ_j exp(s_tj − max)
+        final int hsp;         // HS rounded up to COLS
+        final float[] qT;      // [HS][BQ]  the query tile, scaled by 1/√HS, transposed
+        final float[] k;       // [BK][hsp] the key tile
+        final float[] v;       // [BK][hsp] the value tile
+        final float[] pT;      // [BK][BQ]  scores, then exp(score − running max), key-major
+        final float[] acc;     // [BQ][hsp] Σ_j p_tj·v_j, rescaled whenever the running max grows
+        final float[] max;     // [BQ]      running max of each query's scores
+        final float[] sum;     // [BQ]      running Σ_j exp(s_tj − max)
+        final float[] rescale; // [BQ]      exp(old max − new max) of the last key tile
 
         ForwardScratch(int hs) {
-            hsp = roundUp(hs, L);
-            q = new float[BQ * hsp];
-            kT = new float[hs * BK];
+            hsp = roundUp(hs, COLS);
+            qT = new float[hs * BQ];
+            k = new float[BK * hsp];
             v = new float[BK * hsp];
-            p = new float[BQ * BK];
+            pT = new float[BK * BQ];
             acc = new float[BQ * hsp];
             max = new float[BQ];
             sum = new float[BQ];
+            rescale = new float[BQ];
         }
     }
 
-    // forwardReference for the queries of tile queryTile, [queryTile·BQ, min(T, (queryTile+1)·BQ)).
+    // forwardReference for the queries of tile queryTile, [queryTile·BQ, min(T, (queryTile+1)·BQ)). Scores are
+    // key-major, so the online softmax runs down the columns: vectors over queries, no horizontal reductions.
     static void forwardTiled(float[] out, float[] lse, float[] qkv, int T, int C, int NH, int bh, int queryTile,
                              ForwardScratch s) {
         int b = bh / NH;
@@ -196,11 +234,12 @@ final class AttentionKernels {
         int q0 = queryTile * BQ;
         int nq = Math.min(BQ, T - q0);
         int rows = roundUp(nq, ROWS);
+        int cols = roundUp(nq, COLS);
         int last = q0 + nq - 1; // keys after the tile's last query are masked for all of it
         for (int i = 0; i < nq; i++) {
             int src = base + (q0 + i) * stride;
             for (int d = 0; d < hs; d++) {
-                s.q[i * hsp + d] = qkv[src + d] * scale;
+                s.qT[d * BQ + i] = qkv[src + d] * scale;
             }
         }
         Arrays.fill(s.max, Float.NEGATIVE_INFINITY);
@@ -208,49 +247,51 @@ final class AttentionKernels {
         Arrays.fill(s.acc, 0f);
         for (int k0 = 0; k0 <= last; k0 += BK) {
             int nk = Math.min(BK, last + 1 - k0);
-            int cols = roundUp(nk, PAD);
+            int keyRows = roundUp(nk, ROWS);
             for (int j = 0; j < nk; j++) {
                 int src = base + (k0 + j) * stride + C;
-                for (int d = 0; d < hs; d++) {
-                    s.kT[d * BK + j] = qkv[src + d];
-                    s.v[j * hsp + d] = qkv[src + C + d];
-                }
+                System.arraycopy(qkv, src, s.k, j * hsp, hs);
+                System.arraycopy(qkv, src + C, s.v, j * hsp, hs);
             }
-            // scores of the tile: p = (Q/√HS)·Kᵀ
-            Arrays.fill(s.p, 0, rows * BK, 0f);
-            addProduct(s.p, 0, BK, s.q, 0, hsp, 1, s.kT, 0, BK, rows, cols, hs);
-            // online softmax: query q0+i sees keys k0+j for j < visible
+            // scores, key-major: pT = K·(Q/√HS)ᵀ
+            Arrays.fill(s.pT, 0, keyRows * BQ, 0f);
+            addProduct(s.pT, 0, BQ, s.k, 0, hsp, 1, s.qT, 0, BQ, keyRows, cols, hs);
+            // key k0+j is visible to queries q0+i for first ≤ i: mask the others with −∞, which exp turns into 0;
+            // padding queries (i ≥ nq) get 0, any finite value, so that their running max stays finite
+            for (int j = 0; j < nk; j++) {
+                int at = j * BQ;
+                Arrays.fill(s.pT, at, at + Math.clamp(k0 + j - q0, 0, nq), Float.NEGATIVE_INFINITY);
+                Arrays.fill(s.pT, at + nq, at + cols, 0f);
+            }
+            // online softmax, L queries at a time; every query sees key 0, so its max is finite after tile 0
+            for (int i = 0; i < cols; i += L) {
+                FloatVector tileMax = FloatVector.fromArray(S, s.pT, i);
+                for (int j = 1; j < nk; j++) {
+                    tileMax = tileMax.max(FloatVector.fromArray(S, s.pT, j * BQ + i));
+                }
+                FloatVector oldMax = FloatVector.fromArray(S, s.max, i);
+                FloatVector newMax = oldMax.max(tileMax);
+                FloatVector tileSum = FloatVector.zero(S);
+                for (int j = 0; j < nk; j++) {
+                    FloatVector e = FloatVector.fromArray(S, s.pT, j * BQ + i).sub(newMax).lanewise(VectorOperators.EXP);
+                    e.intoArray(s.pT, j * BQ + i);
+                    tileSum = tileSum.add(e);
+                }
+                FloatVector rescale = oldMax.sub(newMax).lanewise(VectorOperators.EXP); // 0 where oldMax = −∞
+                FloatVector.fromArray(S, s.sum, i).fma(rescale, tileSum).intoArray(s.sum, i);
+                newMax.intoArray(s.max, i);
+                rescale.intoArray(s.rescale, i);
+            }
             for (int i = 0; i < rows; i++) {
-                int row = i * BK;
-                int visible = i < nq ? Math.min(nk, q0 + i - k0 + 1) : 0;
-                FloatVector rowMax = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
-                for (int j = 0; j < cols; j += L) {
-                    VectorMask<Float> m = S.indexInRange(j, visible);
-                    rowMax = rowMax.lanewise(VectorOperators.MAX, FloatVector.fromArray(S, s.p, row + j), m);
-                }
-                float oldMax = i < nq ? s.max[i] : 0f;
-                float newMax = Math.max(oldMax, rowMax.reduceLanes(VectorOperators.MAX));
-                FloatVector rowSum = FloatVector.zero(S);
-                for (int j = 0; j < cols; j += L) {
-                    VectorMask<Float> m = S.indexInRange(j, visible);
-                    FloatVector e = FloatVector.fromArray(S, s.p, row + j).sub(newMax).lanewise(VectorOperators.EXP);
-                    e = FloatVector.zero(S).blend(e, m);
-                    e.intoArray(s.p, row + j);
-                    rowSum = rowSum.add(e);
-                }
-                if (i < nq) {
-                    float rescale = (float) Math.exp(oldMax - newMax); // 0 on the first tile, where oldMax = −∞
-                    s.sum[i] = s.sum[i] * rescale + rowSum.reduceLanes(VectorOperators.ADD);
-                    s.max[i] = newMax;
-                    if (rescale != 1f) {
-                        for (int d = 0; d < hsp; d += L) {
-                            FloatVector.fromArray(S, s.acc, i * hsp + d).mul(rescale).intoArray(s.acc, i * hsp + d);
-                        }
+                float r = s.rescale[i];
+                if (r != 1f) {
+                    for (int d = 0; d < hsp; d += L) {
+                        FloatVector.fromArray(S, s.acc, i * hsp + d).mul(r).intoArray(s.acc, i * hsp + d);
                     }
                 }
             }
-            // acc += P·V
-            addProduct(s.acc, 0, hsp, s.p, 0, BK, 1, s.v, 0, hsp, rows, hsp, nk);
+            // acc += P·V, with P(i,j) = pT[j][i]
+            addProduct(s.acc, 0, hsp, s.pT, 0, 1, BQ, s.v, 0, hsp, rows, hsp, nk);
         }
         for (int i = 0; i < nq; i++) {
             int dst = (b * T + q0 + i) * C + h * hs;
@@ -262,32 +303,32 @@ final class AttentionKernels {
         }
     }
 
-    /** One chunk's scratch for {@link #backwardTiled}: tiles of the inputs, of P and dS, and dQ of a whole head. */
+    /** One chunk's scratch for {@link #backwardTiled}: one head's inputs, tiles of P and dS, and the head's dQ. */
     static final class BackwardScratch {
-        final int hsp;        // HS rounded up to whole vectors
+        final int hsp;        // HS rounded up to COLS
+        final float[] q;      // [tp][hsp] the head's queries, scaled by 1/√HS; tp is T rounded up to BQ
+        final float[] qT;     // [tp/BQ][HS][BQ] the same, transposed tile by tile (a 4 KiB row stride would thrash L1)
+        final float[] dout;   // [tp][hsp] the head's dout
+        final float[] doutT;  // [tp/BQ][HS][BQ] the same, transposed tile by tile
         final float[] k;      // [BK][hsp] the key tile
         final float[] v;      // [BK][hsp] the value tile
-        final float[] q;      // [BQ][hsp] the query tile, scaled by 1/√HS
-        final float[] qT;     // [HS][BQ]  the same, transposed
-        final float[] dout;   // [BQ][hsp] dout of the query tile
-        final float[] doutT;  // [HS][BQ]  the same, transposed
         final float[] pT;     // [BK][BQ]  P of the tile pair, key-major
         final float[] dsT;    // [BK][BQ]  dP, then dS, key-major
         final float[] dk;     // [BK][hsp] dK of the key tile, summed over query tiles
         final float[] dv;     // [BK][hsp] dV of the key tile, summed over query tiles
-        final float[] dq;     // [T rounded up to BQ][hsp] √HS·dQ of the head, summed over key tiles
-        final float[] rowLse; // [T rounded up to BQ] lse of the head's queries
-        final float[] rowD;   // [T rounded up to BQ] D_t = dout_t·out_t
+        final float[] dq;     // [tp][hsp] √HS·dQ of the head, summed over key tiles
+        final float[] rowLse; // [tp]      lse of the head's queries
+        final float[] rowD;   // [tp]      D_t = dout_t·out_t
 
         BackwardScratch(int T, int hs) {
-            hsp = roundUp(hs, L);
+            hsp = roundUp(hs, COLS);
             int tp = roundUp(T, BQ);
+            q = new float[tp * hsp];
+            qT = new float[hs * tp];
+            dout = new float[tp * hsp];
+            doutT = new float[hs * tp];
             k = new float[BK * hsp];
             v = new float[BK * hsp];
-            q = new float[BQ * hsp];
-            qT = new float[hs * BQ];
-            dout = new float[BQ * hsp];
-            doutT = new float[hs * BQ];
             pT = new float[BK * BQ];
             dsT = new float[BK * BQ];
             dk = new float[BK * hsp];
@@ -310,9 +351,16 @@ final class AttentionKernels {
         int outBase = b * T * C + h * hs;
         float scale = (float) (1.0 / Math.sqrt(hs));
         for (int t = 0; t < T; t++) {
+            int src = base + t * stride;
             int o = outBase + t * C;
+            int tr = t / BQ * hs * BQ + t % BQ; // t's column in the transposed tiles
             float dotDoutOut = 0f;
             for (int d = 0; d < hs; d++) {
+                float qd = qkv[src + d] * scale;
+                s.q[t * hsp + d] = qd;
+                s.qT[tr + d * BQ] = qd;
+                s.dout[t * hsp + d] = dout[o + d];
+                s.doutT[tr + d * BQ] = dout[o + d];
                 dotDoutOut += dout[o + d] * out[o + d];
             }
             s.rowD[t] = dotDoutOut;
@@ -331,41 +379,31 @@ final class AttentionKernels {
             Arrays.fill(s.dv, 0f);
             for (int q0 = k0 / BQ * BQ; q0 < T; q0 += BQ) { // earlier query tiles see none of these keys
                 int nq = Math.min(BQ, T - q0);
-                int cols = roundUp(nq, PAD);
-                for (int i = 0; i < nq; i++) {
-                    int src = base + (q0 + i) * stride;
-                    int o = outBase + (q0 + i) * C;
-                    for (int d = 0; d < hs; d++) {
-                        float qd = qkv[src + d] * scale;
-                        s.q[i * hsp + d] = qd;
-                        s.qT[d * BQ + i] = qd;
-                        s.dout[i * hsp + d] = dout[o + d];
-                        s.doutT[d * BQ + i] = dout[o + d];
-                    }
-                }
+                int cols = roundUp(nq, COLS);
                 // Sᵀ = K·(Q/√HS)ᵀ and dPᵀ = V·doutᵀ, key-major
                 Arrays.fill(s.pT, 0, rows * BQ, 0f);
                 Arrays.fill(s.dsT, 0, rows * BQ, 0f);
-                addProduct(s.pT, 0, BQ, s.k, 0, hsp, 1, s.qT, 0, BQ, rows, cols, hs);
-                addProduct(s.dsT, 0, BQ, s.v, 0, hsp, 1, s.doutT, 0, BQ, rows, cols, hs);
-                // P = exp(S − lse) where key k0+j is visible to query q0+i, i.e. first ≤ i < nq; dS = P·(dP − D)
+                addProduct(s.pT, 0, BQ, s.k, 0, hsp, 1, s.qT, q0 * hs, BQ, rows, cols, hs);
+                addProduct(s.dsT, 0, BQ, s.v, 0, hsp, 1, s.doutT, q0 * hs, BQ, rows, cols, hs);
+                // P = exp(S − lse) where key k0+j is visible to query q0+i, i.e. first ≤ i < end; elsewhere S is
+                // masked with −∞ first, so that P = 0 and dS = P·(dP − D) = 0 with no masks in the vector loop
                 for (int j = 0; j < rows; j++) {
-                    int first = k0 + j - q0;
-                    int end = j < nk ? nq : first;
+                    int at = j * BQ;
+                    int first = Math.clamp(k0 + j - q0, 0, cols);
+                    int end = j < nk ? Math.max(first, nq) : first;
+                    Arrays.fill(s.pT, at, at + first, Float.NEGATIVE_INFINITY);
+                    Arrays.fill(s.pT, at + end, at + cols, Float.NEGATIVE_INFINITY);
                     for (int i = 0; i < cols; i += L) {
-                        int at = j * BQ + i;
-                        VectorMask<Float> m = S.indexInRange(i - first, end - first);
-                        FloatVector p = FloatVector.fromArray(S, s.pT, at)
+                        FloatVector p = FloatVector.fromArray(S, s.pT, at + i)
                                 .sub(FloatVector.fromArray(S, s.rowLse, q0 + i)).lanewise(VectorOperators.EXP);
-                        p = FloatVector.zero(S).blend(p, m);
-                        p.intoArray(s.pT, at);
-                        FloatVector dp = FloatVector.fromArray(S, s.dsT, at);
-                        p.mul(dp.sub(FloatVector.fromArray(S, s.rowD, q0 + i))).intoArray(s.dsT, at);
+                        p.intoArray(s.pT, at + i);
+                        FloatVector dp = FloatVector.fromArray(S, s.dsT, at + i);
+                        p.mul(dp.sub(FloatVector.fromArray(S, s.rowD, q0 + i))).intoArray(s.dsT, at + i);
                     }
                 }
                 // dV += Pᵀ·dout, dK += dSᵀ·(Q/√HS), √HS·dQ += dS·K
-                addProduct(s.dv, 0, hsp, s.pT, 0, BQ, 1, s.dout, 0, hsp, rows, hsp, nq);
-                addProduct(s.dk, 0, hsp, s.dsT, 0, BQ, 1, s.q, 0, hsp, rows, hsp, nq);
+                addProduct(s.dv, 0, hsp, s.pT, 0, BQ, 1, s.dout, q0 * hsp, hsp, rows, hsp, nq);
+                addProduct(s.dk, 0, hsp, s.dsT, 0, BQ, 1, s.q, q0 * hsp, hsp, rows, hsp, nq);
                 addProduct(s.dq, q0 * hsp, hsp, s.dsT, 0, 1, BQ, s.k, 0, hsp, cols, hsp, nk);
             }
             for (int j = 0; j < nk; j++) {
