@@ -195,23 +195,24 @@ final class AttentionKernels {
         }
     }
 
-    /** One chunk's scratch for {@link #forwardTiled}: a query tile, a key tile, and their scores. */
+    /** One chunk's scratch for {@link #forwardTiled}: a head's keys and values, a query tile, and scores. */
     static final class ForwardScratch {
         final int hsp;         // HS rounded up to COLS
+        final float[] k;       // [tp][hsp] the head's keys; tp is T rounded up to BK
+        final float[] v;       // [tp][hsp] the head's values
         final float[] qT;      // [HS][BQ]  the query tile, scaled by 1/√HS, transposed
-        final float[] k;       // [BK][hsp] the key tile
-        final float[] v;       // [BK][hsp] the value tile
         final float[] pT;      // [BK][BQ]  scores, then exp(score − running max), key-major
         final float[] acc;     // [BQ][hsp] Σ_j p_tj·v_j, rescaled whenever the running max grows
         final float[] max;     // [BQ]      running max of each query's scores
         final float[] sum;     // [BQ]      running Σ_j exp(s_tj − max)
         final float[] rescale; // [BQ]      exp(old max − new max) of the last key tile
 
-        ForwardScratch(int hs) {
+        ForwardScratch(int T, int hs) {
             hsp = roundUp(hs, COLS);
+            int tp = roundUp(T, BK);
+            k = new float[tp * hsp];
+            v = new float[tp * hsp];
             qT = new float[hs * BQ];
-            k = new float[BK * hsp];
-            v = new float[BK * hsp];
             pT = new float[BK * BQ];
             acc = new float[BQ * hsp];
             max = new float[BQ];
@@ -220,16 +221,32 @@ final class AttentionKernels {
         }
     }
 
-    // forwardReference for the queries of tile queryTile, [queryTile·BQ, min(T, (queryTile+1)·BQ)). Scores are
-    // key-major, so the online softmax runs down the columns: vectors over queries, no horizontal reductions.
-    static void forwardTiled(float[] out, float[] lse, float[] qkv, int T, int C, int NH, int bh, int queryTile,
-                             ForwardScratch s) {
+    // forwardReference for the queries of tiles [fromTile, toTile), tile i holding [i·BQ, min(T, (i+1)·BQ)).
+    // The keys and values they see are packed once, for all of the tiles.
+    static void forwardTiled(float[] out, float[] lse, float[] qkv, int T, int C, int NH, int bh, int fromTile,
+                             int toTile, ForwardScratch s) {
+        int hs = C / NH;
+        int stride = 3 * C;
+        int base = bh / NH * T * stride + bh % NH * hs + C; // K of (b, t = 0, h); V follows at +C
+        for (int j = 0, keys = Math.min(T, toTile * BQ); j < keys; j++) {
+            System.arraycopy(qkv, base + j * stride, s.k, j * s.hsp, hs);
+            System.arraycopy(qkv, base + j * stride + C, s.v, j * s.hsp, hs);
+        }
+        for (int tile = fromTile; tile < toTile; tile++) {
+            forwardQueryTile(out, lse, qkv, T, C, NH, bh, tile, s);
+        }
+    }
+
+    // One query tile. Scores are key-major, so the online softmax runs down the columns: vectors over queries,
+    // no horizontal reductions.
+    private static void forwardQueryTile(float[] out, float[] lse, float[] qkv, int T, int C, int NH, int bh,
+                                         int queryTile, ForwardScratch s) {
         int b = bh / NH;
         int h = bh % NH;
         int hs = C / NH;
         int hsp = s.hsp;
         int stride = 3 * C;
-        int base = b * T * stride + h * hs; // Q of (b, t = 0, h); K and V follow at +C and +2C
+        int base = b * T * stride + h * hs; // Q of (b, t = 0, h)
         float scale = (float) (1.0 / Math.sqrt(hs));
         int q0 = queryTile * BQ;
         int nq = Math.min(BQ, T - q0);
@@ -248,14 +265,9 @@ final class AttentionKernels {
         for (int k0 = 0; k0 <= last; k0 += BK) {
             int nk = Math.min(BK, last + 1 - k0);
             int keyRows = roundUp(nk, ROWS);
-            for (int j = 0; j < nk; j++) {
-                int src = base + (k0 + j) * stride + C;
-                System.arraycopy(qkv, src, s.k, j * hsp, hs);
-                System.arraycopy(qkv, src + C, s.v, j * hsp, hs);
-            }
             // scores, key-major: pT = K·(Q/√HS)ᵀ
             Arrays.fill(s.pT, 0, keyRows * BQ, 0f);
-            addProduct(s.pT, 0, BQ, s.k, 0, hsp, 1, s.qT, 0, BQ, keyRows, cols, hs);
+            addProduct(s.pT, 0, BQ, s.k, k0 * hsp, hsp, 1, s.qT, 0, BQ, keyRows, cols, hs);
             // key k0+j is visible to queries q0+i for first ≤ i: mask the others with −∞, which exp turns into 0;
             // padding queries (i ≥ nq) get 0, any finite value, so that their running max stays finite
             for (int j = 0; j < nk; j++) {
@@ -291,7 +303,7 @@ final class AttentionKernels {
                 }
             }
             // acc += P·V, with P(i,j) = pT[j][i]
-            addProduct(s.acc, 0, hsp, s.pT, 0, 1, BQ, s.v, 0, hsp, rows, hsp, nk);
+            addProduct(s.acc, 0, hsp, s.pT, 0, 1, BQ, s.v, k0 * hsp, hsp, rows, hsp, nk);
         }
         for (int i = 0; i < nq; i++) {
             int dst = (b * T + q0 + i) * C + h * hs;

@@ -401,18 +401,24 @@ final class CpuCompiler {
                 }
             });
         }
-        // Work items are (query tile, bh) pairs, so that a few heads still fill the team. The last tiles see
-        // the most keys; they come first, which lets the team's hand-out of chunks balance the triangle.
+        // A work item is a group of query tiles of one head, which packs the head's keys and values once for
+        // all of them: whole heads when there are enough to share out, smaller groups when a few heads must
+        // fill the team. Later groups see more keys; they come first, so that the team's hand-out of chunks
+        // balances the causal triangle.
+        int chunks = ATTENTION_CHUNKS_PER_THREAD * team.threads();
         int tiles = ThreadTeam.chunks(t, AttentionKernels.BQ);
-        int items = pairs * tiles;
-        int itemsPerChunk = ThreadTeam.chunks(items, ATTENTION_CHUNKS_PER_THREAD * team.threads());
+        int tilesPerItem = Math.clamp(pairs * tiles / chunks, 1, tiles);
+        int groups = ThreadTeam.chunks(tiles, tilesPerItem);
+        int items = pairs * groups;
+        int itemsPerChunk = ThreadTeam.chunks(items, chunks);
         AttentionKernels.ForwardScratch[] scratch =
                 new AttentionKernels.ForwardScratch[ThreadTeam.chunks(items, itemsPerChunk)];
-        Arrays.setAll(scratch, k -> new AttentionKernels.ForwardScratch(c / nh));
+        Arrays.setAll(scratch, k -> new AttentionKernels.ForwardScratch(t, c / nh));
         return parallel(items, itemsPerChunk, (from, to, chunk) -> {
             for (int item = from; item < to; item++) {
-                AttentionKernels.forwardTiled(out, lse, qkv, t, c, nh, item % pairs, tiles - 1 - item / pairs,
-                        scratch[chunk]);
+                int group = groups - 1 - item / pairs;
+                AttentionKernels.forwardTiled(out, lse, qkv, t, c, nh, item % pairs, group * tilesPerItem,
+                        Math.min(tiles, (group + 1) * tilesPerItem), scratch[chunk]);
             }
         });
     }
