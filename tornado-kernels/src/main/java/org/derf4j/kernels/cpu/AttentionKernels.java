@@ -11,14 +11,20 @@ import jdk.incubator.vector.VectorSpecies;
  * <ol>
  *   <li>{@code forwardReference}/{@code backwardReference}: scalar, one query at a time; the forward keeps
  *       one row of T scores.</li>
- *   <li>{@code forwardTiled}/{@code backwardTiled}: FlashAttention's tiling with the Vector API. Tiles of Q,
- *       K and V are packed into scratch (Q scaled by 1/√HS, transposed where a product wants it, rows padded
- *       to whole vectors so that any HS needs no leftover code), and every product of two tiles is one
- *       register-blocked micro-kernel, {@link #addProduct4x4}. The forward keeps a running max and sum per
- *       query (online softmax), so it never holds more than a BQ×BK tile of scores. The backward walks key
- *       tiles outermost, keeping the tile's dK and dV in scratch, recomputes P from lse, and sums dQ for the
- *       whole head in scratch; a call owns every gradient of its head, so no two calls write the same
- *       element.</li>
+ *   <li>{@code forwardTiled}/{@code backwardTiled}: FlashAttention's tiling with the Vector API, in tiles of
+ *       BQ queries × BK keys. The inputs are packed into scratch: row copies of K and V (and, in the backward,
+ *       of Q and dout), Q scaled by 1/√HS, and transposed copies of Q (and dout); rows are padded to whole
+ *       micro-kernel widths, so any HS runs with no leftover code. Every product of two tiles is the
+ *       register-blocked micro-kernel {@link #addProduct4x4}. Scores are kept key-major (a tile of
+ *       Sᵀ = K·Qᵀ), so the softmax works on vectors of queries with no horizontal reductions, and the causal
+ *       mask is written into the tile as −∞, which exp turns into 0, so the vector loops carry no masks.
+ *       <ul>
+ *         <li>The forward keeps a running max and sum per query (online softmax): one BK×BQ tile of scores
+ *             at most, never T×T.</li>
+ *         <li>The backward walks key tiles outermost, keeps the tile's dK and dV in scratch, recomputes P from
+ *             lse with D_t = dout_t·out_t, and sums dQ of the whole head in scratch. A call owns every gradient
+ *             of its head, so no two calls write the same element and the order of every sum is fixed.</li>
+ *       </ul></li>
  * </ol>
  */
 final class AttentionKernels {
@@ -285,8 +291,9 @@ final class AttentionKernels {
                 FloatVector newMax = oldMax.max(tileMax);
                 FloatVector tileSum = FloatVector.zero(S);
                 for (int j = 0; j < nk; j++) {
-                    FloatVector e = FloatVector.fromArray(S, s.pT, j * BQ + i).sub(newMax).lanewise(VectorOperators.EXP);
-                    e.intoArray(s.pT, j * BQ + i);
+                    int at = j * BQ + i;
+                    FloatVector e = FloatVector.fromArray(S, s.pT, at).sub(newMax).lanewise(VectorOperators.EXP);
+                    e.intoArray(s.pT, at);
                     tileSum = tileSum.add(e);
                 }
                 FloatVector rescale = oldMax.sub(newMax).lanewise(VectorOperators.EXP); // 0 where oldMax = −∞
