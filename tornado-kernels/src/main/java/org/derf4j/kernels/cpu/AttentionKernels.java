@@ -1,12 +1,49 @@
 package org.derf4j.kernels.cpu;
 
+import java.util.Arrays;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
 /**
  * Causal multi-head self-attention on {@code qkv[B,T,3C]}, one (batch, head) pair per call, indexed
- * {@code bh = b·NH + h}. See {@link org.derf4j.kernels.Attention} for the layout.
+ * {@code bh = b·NH + h}. See {@link org.derf4j.kernels.Attention} for the layout. Versions:
+ * <ol>
+ *   <li>{@code forwardReference}/{@code backwardReference}: scalar, one query at a time; the forward keeps
+ *       one row of T scores.</li>
+ *   <li>{@code forwardTiled}/{@code backwardTiled}: FlashAttention's tiling with the Vector API, in tiles of
+ *       BQ queries × BK keys. The inputs are packed into scratch: row copies of K and V (and, in the backward,
+ *       of Q and dout), Q scaled by 1/√HS, and transposed copies of Q (and dout); rows are padded to whole
+ *       micro-kernel widths, so any HS runs with no leftover code. Every product of two tiles is the
+ *       register-blocked micro-kernel {@link #addProduct4x4}. Scores are kept key-major (a tile of
+ *       Sᵀ = K·Qᵀ), so the softmax works on vectors of queries with no horizontal reductions, and the causal
+ *       mask is written into the tile as −∞, which exp turns into 0, so the vector loops carry no masks.
+ *       <ul>
+ *         <li>The forward keeps a running max and sum per query (online softmax): one BK×BQ tile of scores
+ *             at most, never T×T.</li>
+ *         <li>The backward walks key tiles outermost, keeps the tile's dK and dV in scratch, recomputes P from
+ *             lse with D_t = dout_t·out_t, and sums dQ of the whole head in scratch. A call owns every gradient
+ *             of its head, so no two calls write the same element and the order of every sum is fixed.</li>
+ *       </ul></li>
+ * </ol>
  */
 final class AttentionKernels {
     private AttentionKernels() {
     }
+
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final int L = S.length();
+    /** Rows per micro-kernel call. */
+    private static final int ROWS = 4;
+    /**
+     * Columns per micro-kernel call: four vectors. Tile columns (and HS) are padded to it, so heads of 64 or
+     * 128 floats waste nothing on AVX-512 and other head sizes pay for their padding.
+     */
+    private static final int COLS = 4 * L;
+    /** Queries per tile: a multiple of {@link #ROWS} and {@link #COLS}. */
+    static final int BQ = Math.max(64, COLS);
+    /** Keys per tile: a multiple of {@link #ROWS} and {@link #COLS}. */
+    static final int BK = BQ;
 
     // out[b,t,h·HS:(h+1)·HS] = Σ_{j≤t} softmax_j(q_t·k_j/√HS) v_j, lse[b,h,t] = log Σ_{j≤t} exp(q_t·k_j/√HS);
     // scores[T] is scratch.
@@ -79,6 +116,327 @@ final class AttentionKernels {
                     dqkv[q + d] += ds * qkv[k + d];
                     dqkv[k + d] += ds * qkv[q + d];
                 }
+            }
+        }
+    }
+
+    private static int roundUp(int n, int multiple) {
+        return (n + multiple - 1) / multiple * multiple;
+    }
+
+    // c[r][0:4L] += Σ_{k<n} a(r,k)·b[k][0:4L] for the 4 rows r, with c[r] at cOff + r·cRow,
+    // a(r,k) = a[aOff + r·aRow + k·aK] and b[k] at bOff + k·bRow. Sixteen accumulators hide the FMA latency,
+    // and each k loads four vectors of b and four scalars of a for sixteen FMAs.
+    private static void addProduct4x4(float[] c, int cOff, int cRow, float[] a, int aOff, int aRow, int aK,
+                                      float[] b, int bOff, int bRow, int n) {
+        FloatVector c00 = FloatVector.fromArray(S, c, cOff);
+        FloatVector c01 = FloatVector.fromArray(S, c, cOff + L);
+        FloatVector c02 = FloatVector.fromArray(S, c, cOff + 2 * L);
+        FloatVector c03 = FloatVector.fromArray(S, c, cOff + 3 * L);
+        FloatVector c10 = FloatVector.fromArray(S, c, cOff + cRow);
+        FloatVector c11 = FloatVector.fromArray(S, c, cOff + cRow + L);
+        FloatVector c12 = FloatVector.fromArray(S, c, cOff + cRow + 2 * L);
+        FloatVector c13 = FloatVector.fromArray(S, c, cOff + cRow + 3 * L);
+        FloatVector c20 = FloatVector.fromArray(S, c, cOff + 2 * cRow);
+        FloatVector c21 = FloatVector.fromArray(S, c, cOff + 2 * cRow + L);
+        FloatVector c22 = FloatVector.fromArray(S, c, cOff + 2 * cRow + 2 * L);
+        FloatVector c23 = FloatVector.fromArray(S, c, cOff + 2 * cRow + 3 * L);
+        FloatVector c30 = FloatVector.fromArray(S, c, cOff + 3 * cRow);
+        FloatVector c31 = FloatVector.fromArray(S, c, cOff + 3 * cRow + L);
+        FloatVector c32 = FloatVector.fromArray(S, c, cOff + 3 * cRow + 2 * L);
+        FloatVector c33 = FloatVector.fromArray(S, c, cOff + 3 * cRow + 3 * L);
+        for (int k = 0; k < n; k++) {
+            int bk = bOff + k * bRow;
+            FloatVector b0 = FloatVector.fromArray(S, b, bk);
+            FloatVector b1 = FloatVector.fromArray(S, b, bk + L);
+            FloatVector b2 = FloatVector.fromArray(S, b, bk + 2 * L);
+            FloatVector b3 = FloatVector.fromArray(S, b, bk + 3 * L);
+            int ak = aOff + k * aK;
+            FloatVector a0 = FloatVector.broadcast(S, a[ak]);
+            c00 = b0.fma(a0, c00);
+            c01 = b1.fma(a0, c01);
+            c02 = b2.fma(a0, c02);
+            c03 = b3.fma(a0, c03);
+            FloatVector a1 = FloatVector.broadcast(S, a[ak + aRow]);
+            c10 = b0.fma(a1, c10);
+            c11 = b1.fma(a1, c11);
+            c12 = b2.fma(a1, c12);
+            c13 = b3.fma(a1, c13);
+            FloatVector a2 = FloatVector.broadcast(S, a[ak + 2 * aRow]);
+            c20 = b0.fma(a2, c20);
+            c21 = b1.fma(a2, c21);
+            c22 = b2.fma(a2, c22);
+            c23 = b3.fma(a2, c23);
+            FloatVector a3 = FloatVector.broadcast(S, a[ak + 3 * aRow]);
+            c30 = b0.fma(a3, c30);
+            c31 = b1.fma(a3, c31);
+            c32 = b2.fma(a3, c32);
+            c33 = b3.fma(a3, c33);
+        }
+        c00.intoArray(c, cOff);
+        c01.intoArray(c, cOff + L);
+        c02.intoArray(c, cOff + 2 * L);
+        c03.intoArray(c, cOff + 3 * L);
+        c10.intoArray(c, cOff + cRow);
+        c11.intoArray(c, cOff + cRow + L);
+        c12.intoArray(c, cOff + cRow + 2 * L);
+        c13.intoArray(c, cOff + cRow + 3 * L);
+        c20.intoArray(c, cOff + 2 * cRow);
+        c21.intoArray(c, cOff + 2 * cRow + L);
+        c22.intoArray(c, cOff + 2 * cRow + 2 * L);
+        c23.intoArray(c, cOff + 2 * cRow + 3 * L);
+        c30.intoArray(c, cOff + 3 * cRow);
+        c31.intoArray(c, cOff + 3 * cRow + L);
+        c32.intoArray(c, cOff + 3 * cRow + 2 * L);
+        c33.intoArray(c, cOff + 3 * cRow + 3 * L);
+    }
+
+    // C[rows][cols] += A(rows×n)·B[n][cols] in 4-row, 4-vector blocks; rows % ROWS == 0, cols % COLS == 0.
+    private static void addProduct(float[] c, int cOff, int cRow, float[] a, int aOff, int aRow, int aK,
+                                   float[] b, int bOff, int bRow, int rows, int cols, int n) {
+        for (int r = 0; r < rows; r += ROWS) {
+            for (int col = 0; col < cols; col += COLS) {
+                addProduct4x4(c, cOff + r * cRow + col, cRow, a, aOff + r * aRow, aRow, aK, b, bOff + col, bRow, n);
+            }
+        }
+    }
+
+    /** One chunk's scratch for {@link #forwardTiled}: a head's keys and values, a query tile, and scores. */
+    static final class ForwardScratch {
+        final int hsp;         // HS rounded up to COLS
+        final float[] k;       // [tp][hsp] the head's keys; tp is T rounded up to BK
+        final float[] v;       // [tp][hsp] the head's values
+        final float[] qT;      // [HS][BQ]  the query tile, scaled by 1/√HS, transposed
+        final float[] pT;      // [BK][BQ]  scores, then exp(score − running max), key-major
+        final float[] acc;     // [BQ][hsp] Σ_j p_tj·v_j, rescaled whenever the running max grows
+        final float[] max;     // [BQ]      running max of each query's scores
+        final float[] sum;     // [BQ]      running Σ_j exp(s_tj − max)
+        final float[] rescale; // [BQ]      exp(old max − new max) of the last key tile
+
+        ForwardScratch(int T, int hs) {
+            hsp = roundUp(hs, COLS);
+            int tp = roundUp(T, BK);
+            k = new float[tp * hsp];
+            v = new float[tp * hsp];
+            qT = new float[hs * BQ];
+            pT = new float[BK * BQ];
+            acc = new float[BQ * hsp];
+            max = new float[BQ];
+            sum = new float[BQ];
+            rescale = new float[BQ];
+        }
+    }
+
+    // forwardReference for the queries of tiles [fromTile, toTile), tile i holding [i·BQ, min(T, (i+1)·BQ)).
+    // The keys and values they see are packed once, for all of the tiles.
+    static void forwardTiled(float[] out, float[] lse, float[] qkv, int T, int C, int NH, int bh, int fromTile,
+                             int toTile, ForwardScratch s) {
+        int hs = C / NH;
+        int stride = 3 * C;
+        int base = bh / NH * T * stride + bh % NH * hs + C; // K of (b, t = 0, h); V follows at +C
+        for (int j = 0, keys = Math.min(T, toTile * BQ); j < keys; j++) {
+            System.arraycopy(qkv, base + j * stride, s.k, j * s.hsp, hs);
+            System.arraycopy(qkv, base + j * stride + C, s.v, j * s.hsp, hs);
+        }
+        for (int tile = fromTile; tile < toTile; tile++) {
+            forwardQueryTile(out, lse, qkv, T, C, NH, bh, tile, s);
+        }
+    }
+
+    // One query tile. Scores are key-major, so the online softmax runs down the columns: vectors over queries,
+    // no horizontal reductions.
+    private static void forwardQueryTile(float[] out, float[] lse, float[] qkv, int T, int C, int NH, int bh,
+                                         int queryTile, ForwardScratch s) {
+        int b = bh / NH;
+        int h = bh % NH;
+        int hs = C / NH;
+        int hsp = s.hsp;
+        int stride = 3 * C;
+        int base = b * T * stride + h * hs; // Q of (b, t = 0, h)
+        float scale = (float) (1.0 / Math.sqrt(hs));
+        int q0 = queryTile * BQ;
+        int nq = Math.min(BQ, T - q0);
+        int rows = roundUp(nq, ROWS);
+        int cols = roundUp(nq, COLS);
+        int last = q0 + nq - 1; // keys after the tile's last query are masked for all of it
+        for (int i = 0; i < nq; i++) {
+            int src = base + (q0 + i) * stride;
+            for (int d = 0; d < hs; d++) {
+                s.qT[d * BQ + i] = qkv[src + d] * scale;
+            }
+        }
+        Arrays.fill(s.max, Float.NEGATIVE_INFINITY);
+        Arrays.fill(s.sum, 0f);
+        Arrays.fill(s.acc, 0f);
+        for (int k0 = 0; k0 <= last; k0 += BK) {
+            int nk = Math.min(BK, last + 1 - k0);
+            int keyRows = roundUp(nk, ROWS);
+            // scores, key-major: pT = K·(Q/√HS)ᵀ
+            Arrays.fill(s.pT, 0, keyRows * BQ, 0f);
+            addProduct(s.pT, 0, BQ, s.k, k0 * hsp, hsp, 1, s.qT, 0, BQ, keyRows, cols, hs);
+            // key k0+j is visible to queries q0+i for first ≤ i: mask the others with −∞, which exp turns into 0;
+            // padding queries (i ≥ nq) get 0, any finite value, so that their running max stays finite
+            for (int j = 0; j < nk; j++) {
+                int at = j * BQ;
+                Arrays.fill(s.pT, at, at + Math.clamp(k0 + j - q0, 0, nq), Float.NEGATIVE_INFINITY);
+                Arrays.fill(s.pT, at + nq, at + cols, 0f);
+            }
+            // online softmax, L queries at a time; every query sees key 0, so its max is finite after tile 0
+            for (int i = 0; i < cols; i += L) {
+                FloatVector tileMax = FloatVector.fromArray(S, s.pT, i);
+                for (int j = 1; j < nk; j++) {
+                    tileMax = tileMax.max(FloatVector.fromArray(S, s.pT, j * BQ + i));
+                }
+                FloatVector oldMax = FloatVector.fromArray(S, s.max, i);
+                FloatVector newMax = oldMax.max(tileMax);
+                FloatVector tileSum = FloatVector.zero(S);
+                for (int j = 0; j < nk; j++) {
+                    int at = j * BQ + i;
+                    FloatVector e = FloatVector.fromArray(S, s.pT, at).sub(newMax).lanewise(VectorOperators.EXP);
+                    e.intoArray(s.pT, at);
+                    tileSum = tileSum.add(e);
+                }
+                FloatVector rescale = oldMax.sub(newMax).lanewise(VectorOperators.EXP); // 0 where oldMax = −∞
+                FloatVector.fromArray(S, s.sum, i).fma(rescale, tileSum).intoArray(s.sum, i);
+                newMax.intoArray(s.max, i);
+                rescale.intoArray(s.rescale, i);
+            }
+            for (int i = 0; i < rows; i++) {
+                float r = s.rescale[i];
+                if (r != 1f) {
+                    for (int d = 0; d < hsp; d += L) {
+                        FloatVector.fromArray(S, s.acc, i * hsp + d).mul(r).intoArray(s.acc, i * hsp + d);
+                    }
+                }
+            }
+            // acc += P·V, with P(i,j) = pT[j][i]
+            addProduct(s.acc, 0, hsp, s.pT, 0, 1, BQ, s.v, k0 * hsp, hsp, rows, hsp, nk);
+        }
+        for (int i = 0; i < nq; i++) {
+            int dst = (b * T + q0 + i) * C + h * hs;
+            float norm = 1f / s.sum[i];
+            for (int d = 0; d < hs; d++) {
+                out[dst + d] = s.acc[i * hsp + d] * norm;
+            }
+            lse[bh * T + q0 + i] = s.max[i] + (float) Math.log(s.sum[i]);
+        }
+    }
+
+    /** One chunk's scratch for {@link #backwardTiled}: one head's inputs, tiles of P and dS, and the head's dQ. */
+    static final class BackwardScratch {
+        final int hsp;        // HS rounded up to COLS
+        final float[] q;      // [tp][hsp] the head's queries, scaled by 1/√HS; tp is T rounded up to BQ
+        final float[] qT;     // [tp/BQ][HS][BQ] the same, transposed tile by tile (a 4 KiB row stride would thrash L1)
+        final float[] dout;   // [tp][hsp] the head's dout
+        final float[] doutT;  // [tp/BQ][HS][BQ] the same, transposed tile by tile
+        final float[] k;      // [BK][hsp] the key tile
+        final float[] v;      // [BK][hsp] the value tile
+        final float[] pT;     // [BK][BQ]  P of the tile pair, key-major
+        final float[] dsT;    // [BK][BQ]  dP, then dS, key-major
+        final float[] dk;     // [BK][hsp] dK of the key tile, summed over query tiles
+        final float[] dv;     // [BK][hsp] dV of the key tile, summed over query tiles
+        final float[] dq;     // [tp][hsp] √HS·dQ of the head, summed over key tiles
+        final float[] rowLse; // [tp]      lse of the head's queries
+        final float[] rowD;   // [tp]      D_t = dout_t·out_t
+
+        BackwardScratch(int T, int hs) {
+            hsp = roundUp(hs, COLS);
+            int tp = roundUp(T, BQ);
+            q = new float[tp * hsp];
+            qT = new float[hs * tp];
+            dout = new float[tp * hsp];
+            doutT = new float[hs * tp];
+            k = new float[BK * hsp];
+            v = new float[BK * hsp];
+            pT = new float[BK * BQ];
+            dsT = new float[BK * BQ];
+            dk = new float[BK * hsp];
+            dv = new float[BK * hsp];
+            dq = new float[tp * hsp];
+            rowLse = new float[tp];
+            rowD = new float[tp];
+        }
+    }
+
+    // backwardReference, tile by tile; see the class comment.
+    static void backwardTiled(float[] dqkv, float[] dout, float[] qkv, float[] out, float[] lse, int T, int C,
+                              int NH, int bh, BackwardScratch s) {
+        int b = bh / NH;
+        int h = bh % NH;
+        int hs = C / NH;
+        int hsp = s.hsp;
+        int stride = 3 * C;
+        int base = b * T * stride + h * hs; // Q of (b, t = 0, h); K and V follow at +C and +2C
+        int outBase = b * T * C + h * hs;
+        float scale = (float) (1.0 / Math.sqrt(hs));
+        for (int t = 0; t < T; t++) {
+            int src = base + t * stride;
+            int o = outBase + t * C;
+            int tr = t / BQ * hs * BQ + t % BQ; // t's column in the transposed tiles
+            float dotDoutOut = 0f;
+            for (int d = 0; d < hs; d++) {
+                float qd = qkv[src + d] * scale;
+                s.q[t * hsp + d] = qd;
+                s.qT[tr + d * BQ] = qd;
+                s.dout[t * hsp + d] = dout[o + d];
+                s.doutT[tr + d * BQ] = dout[o + d];
+                dotDoutOut += dout[o + d] * out[o + d];
+            }
+            s.rowD[t] = dotDoutOut;
+            s.rowLse[t] = lse[bh * T + t];
+        }
+        Arrays.fill(s.dq, 0f);
+        for (int k0 = 0; k0 < T; k0 += BK) {
+            int nk = Math.min(BK, T - k0);
+            int rows = roundUp(nk, ROWS);
+            for (int j = 0; j < nk; j++) {
+                int src = base + (k0 + j) * stride + C;
+                System.arraycopy(qkv, src, s.k, j * hsp, hs);
+                System.arraycopy(qkv, src + C, s.v, j * hsp, hs);
+            }
+            Arrays.fill(s.dk, 0f);
+            Arrays.fill(s.dv, 0f);
+            for (int q0 = k0 / BQ * BQ; q0 < T; q0 += BQ) { // earlier query tiles see none of these keys
+                int nq = Math.min(BQ, T - q0);
+                int cols = roundUp(nq, COLS);
+                // Sᵀ = K·(Q/√HS)ᵀ and dPᵀ = V·doutᵀ, key-major
+                Arrays.fill(s.pT, 0, rows * BQ, 0f);
+                Arrays.fill(s.dsT, 0, rows * BQ, 0f);
+                addProduct(s.pT, 0, BQ, s.k, 0, hsp, 1, s.qT, q0 * hs, BQ, rows, cols, hs);
+                addProduct(s.dsT, 0, BQ, s.v, 0, hsp, 1, s.doutT, q0 * hs, BQ, rows, cols, hs);
+                // P = exp(S − lse) where key k0+j is visible to query q0+i, i.e. first ≤ i < end; elsewhere S is
+                // masked with −∞ first, so that P = 0 and dS = P·(dP − D) = 0 with no masks in the vector loop
+                for (int j = 0; j < rows; j++) {
+                    int at = j * BQ;
+                    int first = Math.clamp(k0 + j - q0, 0, cols);
+                    int end = j < nk ? Math.max(first, nq) : first;
+                    Arrays.fill(s.pT, at, at + first, Float.NEGATIVE_INFINITY);
+                    Arrays.fill(s.pT, at + end, at + cols, Float.NEGATIVE_INFINITY);
+                    for (int i = 0; i < cols; i += L) {
+                        FloatVector p = FloatVector.fromArray(S, s.pT, at + i)
+                                .sub(FloatVector.fromArray(S, s.rowLse, q0 + i)).lanewise(VectorOperators.EXP);
+                        p.intoArray(s.pT, at + i);
+                        FloatVector dp = FloatVector.fromArray(S, s.dsT, at + i);
+                        p.mul(dp.sub(FloatVector.fromArray(S, s.rowD, q0 + i))).intoArray(s.dsT, at + i);
+                    }
+                }
+                // dV += Pᵀ·dout, dK += dSᵀ·(Q/√HS), √HS·dQ += dS·K
+                addProduct(s.dv, 0, hsp, s.pT, 0, BQ, 1, s.dout, q0 * hsp, hsp, rows, hsp, nq);
+                addProduct(s.dk, 0, hsp, s.dsT, 0, BQ, 1, s.q, q0 * hsp, hsp, rows, hsp, nq);
+                addProduct(s.dq, q0 * hsp, hsp, s.dsT, 0, 1, BQ, s.k, 0, hsp, cols, hsp, nk);
+            }
+            for (int j = 0; j < nk; j++) {
+                int dst = base + (k0 + j) * stride + C;
+                for (int d = 0; d < hs; d++) {
+                    dqkv[dst + d] += s.dk[j * hsp + d];
+                    dqkv[dst + C + d] += s.dv[j * hsp + d];
+                }
+            }
+        }
+        for (int t = 0; t < T; t++) {
+            int dst = base + t * stride;
+            for (int d = 0; d < hs; d++) {
+                dqkv[dst + d] += s.dq[t * hsp + d] * scale;
             }
         }
     }

@@ -33,6 +33,11 @@ final class CpuCompiler {
      * the thread count, so the sums are the same bits on any machine with the same vector width.
      */
     private static final int REDUCTION_CHUNKS = 64;
+    /**
+     * Attention chunks per thread: enough for the team's hand-out to balance uneven work, few enough that
+     * the scratch (one per chunk) stays small.
+     */
+    private static final int ATTENTION_CHUNKS_PER_THREAD = 4;
     private static final float[] ONE = {1f};
 
     private final ThreadTeam team;
@@ -416,10 +421,33 @@ final class CpuCompiler {
         int t = a.qkv().dim(1);
         int c = a.qkv().dim(2) / 3;
         int nh = a.heads();
-        float[][] scores = new float[reference ? 1 : b * nh][t];
-        return parallel(b * nh, 1, (from, to, chunk) -> {
-            for (int bh = from; bh < to; bh++) {
-                AttentionKernels.forwardReference(out, lse, qkv, t, c, nh, bh, scores[chunk]);
+        int pairs = b * nh;
+        if (reference) {
+            float[] scores = new float[t];
+            return parallel(pairs, 1, (from, to, chunk) -> {
+                for (int bh = from; bh < to; bh++) {
+                    AttentionKernels.forwardReference(out, lse, qkv, t, c, nh, bh, scores);
+                }
+            });
+        }
+        // A work item is a group of query tiles of one head, which packs the head's keys and values once for
+        // all of them: whole heads when there are enough to share out, smaller groups when a few heads must
+        // fill the team. Later groups see more keys; they come first, so that the team's hand-out of chunks
+        // balances the causal triangle.
+        int chunks = ATTENTION_CHUNKS_PER_THREAD * team.threads();
+        int tiles = ThreadTeam.chunks(t, AttentionKernels.BQ);
+        int tilesPerItem = Math.clamp(pairs * tiles / chunks, 1, tiles);
+        int groups = ThreadTeam.chunks(tiles, tilesPerItem);
+        int items = pairs * groups;
+        int itemsPerChunk = ThreadTeam.chunks(items, chunks);
+        AttentionKernels.ForwardScratch[] scratch =
+                new AttentionKernels.ForwardScratch[ThreadTeam.chunks(items, itemsPerChunk)];
+        Arrays.setAll(scratch, k -> new AttentionKernels.ForwardScratch(t, c / nh));
+        return parallel(items, itemsPerChunk, (from, to, chunk) -> {
+            for (int item = from; item < to; item++) {
+                int group = groups - 1 - item / pairs;
+                AttentionKernels.forwardTiled(out, lse, qkv, t, c, nh, item % pairs, group * tilesPerItem,
+                        Math.min(tiles, (group + 1) * tilesPerItem), scratch[chunk]);
             }
         });
     }
@@ -434,9 +462,23 @@ final class CpuCompiler {
         int t = a.qkv().dim(1);
         int c = a.qkv().dim(2) / 3;
         int nh = a.heads();
-        return parallel(b * nh, 1, (from, to, chunk) -> {
+        int pairs = b * nh;
+        if (reference) {
+            return parallel(pairs, 1, (from, to, chunk) -> {
+                for (int bh = from; bh < to; bh++) {
+                    AttentionKernels.backwardReference(dqkv, dout, qkv, out, lse, t, c, nh, bh);
+                }
+            });
+        }
+        // A head's dQ, dK and dV are written by the one call that owns the head, in a fixed order: no races,
+        // and the same bits for any number of threads.
+        int pairsPerChunk = ThreadTeam.chunks(pairs, ATTENTION_CHUNKS_PER_THREAD * team.threads());
+        AttentionKernels.BackwardScratch[] scratch =
+                new AttentionKernels.BackwardScratch[ThreadTeam.chunks(pairs, pairsPerChunk)];
+        Arrays.setAll(scratch, k -> new AttentionKernels.BackwardScratch(t, c / nh));
+        return parallel(pairs, pairsPerChunk, (from, to, chunk) -> {
             for (int bh = from; bh < to; bh++) {
-                AttentionKernels.backwardReference(dqkv, dout, qkv, out, lse, t, c, nh, bh);
+                AttentionKernels.backwardTiled(dqkv, dout, qkv, out, lse, t, c, nh, bh, scratch[chunk]);
             }
         });
     }
