@@ -102,6 +102,33 @@ class TrainerTest {
     }
 
     @Test
+    void resumingInAFreshProcessThroughTheCommandLineIsBitExactToo() throws Exception {
+        // A resumed run starts in a cold JVM, whose kernels run interpreted at first: the bits must not care.
+        Path data = textFile();
+        Map<String, Object> sizes = Map.of("checkpointEvery", 4);
+        TrainConfig config = tiny(data, 10, sizes);
+        List<Double> whole = trainLosses(train(config, dir.resolve("whole"), false));
+
+        Path cut = dir.resolve("cut");
+        Files.createDirectories(cut.resolve("checkpoints"));
+        copyTree(dir.resolve("whole/checkpoints/step-00000004"), cut.resolve("checkpoints/step-00000004"));
+        Files.writeString(cut.resolve("checkpoints/latest"), "step-00000004\n");
+        Files.writeString(cut.resolve("metrics.jsonl"), "");
+        String java = ProcessHandle.current().info().command().orElseThrow();
+        Process child = new ProcessBuilder(java, "--add-modules", "jdk.incubator.vector", "-cp",
+                System.getProperty("java.class.path"), Main.class.getName(), "train", "--resume", "--backend", "cpu",
+                "--out", cut.toString())
+                .redirectErrorStream(true).start();
+        String output = new String(child.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, child.waitFor(), output);
+        List<Double> resumed = Files.readAllLines(cut.resolve("metrics.jsonl")).stream()
+                .map(line -> com.google.gson.JsonParser.parseString(line).getAsJsonObject())
+                .filter(o -> o.get("split").getAsString().equals("train") && o.has("lr"))
+                .map(o -> o.get("loss").getAsDouble()).toList();
+        assertEquals(whole.subList(4, 10), resumed, "resumed in a new process:\n" + output);
+    }
+
+    @Test
     void aTinyRunLearnsItsText() throws IOException {
         List<Double> losses = trainLosses(train(tiny(textFile(), 60, Map.of("lr", 1e-2f, "width", 32)),
                 dir.resolve("learn"), false));
