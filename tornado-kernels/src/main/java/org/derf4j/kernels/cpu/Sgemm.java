@@ -1,8 +1,35 @@
 package org.derf4j.kernels.cpu;
 
+import java.util.Arrays;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
 /**
  * Single-precision matrix multiply in the three layouts a Linear layer needs, on row-major arrays with
  * offsets and leading dimensions (so attention can multiply one head's strided slice in place).
+ *
+ * <p>Versions:
+ * <ol>
+ *   <li>{@link #reference}: the plain triple loop. The check for the others, and the cpu-reference GEMM.</li>
+ *   <li>{@link #multiply}: cache-blocked and packed, on the calling thread (the Goto/BLIS loop nest). For each
+ *       KC×NC block of op(B), pack it into NR-column panels; for each MC×KC block of op(A), pack it into MR-row
+ *       panels; then an MR×NR register-blocked Vector API micro-kernel multiplies every pair of panels. Packing
+ *       is where the three layouts, offsets and leading dimensions are read, and it pads partial panels with
+ *       zeros, so the micro-kernel sees one layout and one size. An edge tile is computed whole into a small
+ *       tile buffer and only its valid part is written to C.</li>
+ *   <li>{@link #onTeam}: the same loop nest on a {@link ThreadTeam}. The team packs each B block together,
+ *       then splits the C block into pieces of MC rows × a range of B panels; each piece packs its own A
+ *       block. Bound once, when the op is compiled.</li>
+ * </ol>
+ *
+ * <p>Memory: each thread owns one set of packing buffers ({@link Panels}: an MC×KC A block, a KC×NC B block
+ * and one tile), made the first time the thread multiplies and kept for its life. A call allocates nothing,
+ * a thread's footprint is fixed whatever the shapes, and {@link #multiply} can run inside another kernel's
+ * team chunk. A team multiply packs B into the calling thread's B buffer, which the team then reads.
+ *
+ * <p>Determinism: every element of C is summed by one thread, one fma per term, KC-block by KC-block and k
+ * by k in order. The split between threads only decides who computes an element, never how, so
+ * {@link #multiply} and {@link #onTeam} give the same bits for any number of threads.
  */
 final class Sgemm {
     private Sgemm() {
@@ -18,6 +45,24 @@ final class Sgemm {
         TN
     }
 
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final int L = S.length();
+    /** Micro-tile: MR rows of C × NR columns, in MR·NR/L vector registers. 6×32 (12 accumulators) measured fastest here, ahead of 8×32, 4×48 and 12×32. */
+    private static final int MR = 6;
+    private static final int NR = 2 * L;
+    /** Depth of a packed block: a KC×NR B panel (32 KiB) stays in L1 while A panels stream through it. */
+    private static final int KC = 256;
+    /** Rows of a packed A block: MC×KC floats (96 KiB) stay in L2; also the rows of one team piece. */
+    private static final int MC = 96;
+    /** Columns of a packed B block: KC×NC floats (2048 KiB), shared by the team from L3. */
+    private static final int NC = 2048;
+    /** Below this many multiply-adds, a team multiply runs on the calling thread: a dispatch would cost more. */
+    private static final long TEAM_MIN_WORK = 1L << 20;
+    /** Team pieces aimed for per thread, so that a slow (shared) core does not hold up the rest. */
+    private static final int PIECES_PER_THREAD = 4;
+    /** B panels packed per team chunk. */
+    private static final int PACK_PANELS_PER_CHUNK = 4;
+
     /** The plain triple loop: the check for the fast versions and the fallback. */
     static void reference(Layout layout, int M, int N, int K, float[] a, int aOff, int lda, float[] b, int bOff,
                           int ldb, float[] c, int cOff, int ldc, boolean accumulate) {
@@ -31,6 +76,281 @@ final class Sgemm {
                 }
                 int o = cOff + i * ldc + j;
                 c[o] = accumulate ? c[o] + sum : sum;
+            }
+        }
+    }
+
+    // Packing reads op(A)[i,k] = a[aOff + i·aRow + k·aDepth] and op(B)[k,j] = b[bOff + k·bDepth + j·bCol].
+
+    private static int aRowStride(Layout layout, int lda) {
+        return layout == Layout.TN ? 1 : lda;
+    }
+
+    private static int aDepthStride(Layout layout, int lda) {
+        return layout == Layout.TN ? lda : 1;
+    }
+
+    private static int bDepthStride(Layout layout, int ldb) {
+        return layout == Layout.NT ? 1 : ldb;
+    }
+
+    private static int bColStride(Layout layout, int ldb) {
+        return layout == Layout.NT ? ldb : 1;
+    }
+
+    /**
+     * C[M,N] (+)= op(A)·op(B) on the calling thread: the fast version of {@link #reference}, same arguments.
+     * Safe to call from inside another kernel's team chunk.
+     */
+    static void multiply(Layout layout, int M, int N, int K, float[] a, int aOff, int lda, float[] b, int bOff,
+                         int ldb, float[] c, int cOff, int ldc, boolean accumulate) {
+        multiply(M, N, K, a, aOff, aRowStride(layout, lda), aDepthStride(layout, lda), b, bOff,
+                bDepthStride(layout, ldb), bColStride(layout, ldb), c, cOff, ldc, accumulate);
+    }
+
+    private static void multiply(int M, int N, int K, float[] a, int aOff, int aRow, int aDepth, float[] b,
+                                 int bOff, int bDepth, int bCol, float[] c, int cOff, int ldc, boolean accumulate) {
+        if (K == 0) {
+            clearUnlessAccumulating(M, N, c, cOff, ldc, accumulate);
+            return;
+        }
+        Panels own = PANELS.get();
+        float[] bp = own.b();
+        for (int jc = 0; jc < N; jc += NC) {
+            int nc = Math.min(NC, N - jc);
+            int panels = panels(nc);
+            for (int pc = 0; pc < K; pc += KC) {
+                int kc = Math.min(KC, K - pc);
+                packB(b, bOff, bDepth, bCol, pc, kc, jc, nc, 0, panels, bp);
+                for (int ic = 0; ic < M; ic += MC) {
+                    int mc = Math.min(MC, M - ic);
+                    packA(a, aOff, aRow, aDepth, ic, mc, pc, kc, own.a);
+                    macroKernel(own.a, mc, bp, 0, panels, nc, kc, c, cOff + ic * ldc + jc, ldc,
+                            accumulate || pc > 0, own.tile);
+                }
+            }
+        }
+    }
+
+    /**
+     * C[M,N] (+)= op(A)·op(B) on {@code team}, arguments as in {@link #reference}, bound now: the returned
+     * kernel allocates nothing when it runs. Run it from one thread at a time, not from a team chunk.
+     */
+    static Runnable onTeam(ThreadTeam team, Layout layout, int M, int N, int K, float[] a, int aOff, int lda,
+                           float[] b, int bOff, int ldb, float[] c, int cOff, int ldc, boolean accumulate) {
+        int aRow = aRowStride(layout, lda);
+        int aDepth = aDepthStride(layout, lda);
+        int bDepth = bDepthStride(layout, ldb);
+        int bCol = bColStride(layout, ldb);
+        if (team.threads() == 1 || (long) M * N * K < TEAM_MIN_WORK) {
+            return () -> multiply(M, N, K, a, aOff, aRow, aDepth, b, bOff, bDepth, bCol, c, cOff, ldc, accumulate);
+        }
+        return new TeamMultiply(team, M, N, K, a, aOff, aRow, aDepth, b, bOff, bDepth, bCol, c, cOff, ldc,
+                accumulate);
+    }
+
+    /** {@link #multiply}'s loop nest with the B packing and the C block spread over a team. */
+    private static final class TeamMultiply implements Runnable {
+        private final ThreadTeam team;
+        private final int M, N, K;
+        private final float[] a, b, c;
+        private final int aOff, aRow, aDepth, bOff, bDepth, bCol, cOff, ldc;
+        private final boolean accumulate;
+        private final ThreadTeam.Body packB = this::packB;
+        private final ThreadTeam.Body compute = this::compute;
+        // The block in progress: set by the calling thread before each dispatch, which publishes it.
+        private float[] bp;
+        private int jc, nc, panels, pc, kc, pieces;
+
+        TeamMultiply(ThreadTeam team, int M, int N, int K, float[] a, int aOff, int aRow, int aDepth, float[] b,
+                     int bOff, int bDepth, int bCol, float[] c, int cOff, int ldc, boolean accumulate) {
+            this.team = team;
+            this.M = M;
+            this.N = N;
+            this.K = K;
+            this.a = a;
+            this.aOff = aOff;
+            this.aRow = aRow;
+            this.aDepth = aDepth;
+            this.b = b;
+            this.bOff = bOff;
+            this.bDepth = bDepth;
+            this.bCol = bCol;
+            this.c = c;
+            this.cOff = cOff;
+            this.ldc = ldc;
+            this.accumulate = accumulate;
+        }
+
+        @Override
+        public void run() {
+            if (K == 0) {
+                clearUnlessAccumulating(M, N, c, cOff, ldc, accumulate);
+                return;
+            }
+            bp = PANELS.get().b();
+            int mBlocks = ThreadTeam.chunks(M, MC);
+            for (jc = 0; jc < N; jc += NC) {
+                nc = Math.min(NC, N - jc);
+                panels = panels(nc);
+                // Split the block's panels so that there are enough pieces to balance the team.
+                pieces = Math.min(panels, ThreadTeam.chunks(PIECES_PER_THREAD * team.threads(), mBlocks));
+                for (pc = 0; pc < K; pc += KC) {
+                    kc = Math.min(KC, K - pc);
+                    team.run(ThreadTeam.chunks(panels, PACK_PANELS_PER_CHUNK), packB);
+                    team.run(mBlocks * pieces, compute);
+                }
+            }
+        }
+
+        private void packB(int chunk) {
+            int from = chunk * PACK_PANELS_PER_CHUNK;
+            Sgemm.packB(b, bOff, bDepth, bCol, pc, kc, jc, nc, from, Math.min(panels, from + PACK_PANELS_PER_CHUNK),
+                    bp);
+        }
+
+        // One piece: rows [ic, ic + mc) of the block against B panels [from, to).
+        private void compute(int chunk) {
+            int ic = chunk / pieces * MC;
+            int piece = chunk % pieces;
+            int mc = Math.min(MC, M - ic);
+            Panels own = PANELS.get();
+            packA(a, aOff, aRow, aDepth, ic, mc, pc, kc, own.a);
+            macroKernel(own.a, mc, bp, piece * panels / pieces, (piece + 1) * panels / pieces, nc, kc, c,
+                    cOff + ic * ldc + jc, ldc, accumulate || pc > 0, own.tile);
+        }
+    }
+
+    /** One thread's packing buffers; see the class comment. */
+    private static final class Panels {
+        final float[] a = new float[MC * KC];
+        final float[] tile = new float[MR * NR];
+        private float[] b;
+
+        /** Made on first use: team workers that only run pieces never need one. */
+        float[] b() {
+            if (b == null) {
+                b = new float[KC * NC];
+            }
+            return b;
+        }
+    }
+
+    private static final ThreadLocal<Panels> PANELS = ThreadLocal.withInitial(Panels::new);
+
+    private static int panels(int nc) {
+        return ThreadTeam.chunks(nc, NR);
+    }
+
+    // Packs op(A)[i0 .. i0+mc, p0 .. p0+kc) into MR-row panels: ap[r0·kc + k·MR + r] = op(A)[i0+r0+r, p0+k].
+    private static void packA(float[] a, int aOff, int aRow, int aDepth, int i0, int mc, int p0, int kc,
+                              float[] ap) {
+        for (int r0 = 0; r0 < mc; r0 += MR) {
+            packPanel(a, aOff + (i0 + r0) * aRow + p0 * aDepth, aRow, aDepth, Math.min(MR, mc - r0), MR, kc, ap,
+                    r0 * kc);
+        }
+    }
+
+    // Packs panels [from, to) of op(B)[p0 .. p0+kc, j0 .. j0+nc): bp[q·NR·kc + k·NR + j] = op(B)[p0+k, j0+q·NR+j].
+    private static void packB(float[] b, int bOff, int bDepth, int bCol, int p0, int kc, int j0, int nc, int from,
+                              int to, float[] bp) {
+        for (int q = from; q < to; q++) {
+            int col = q * NR;
+            packPanel(b, bOff + p0 * bDepth + (j0 + col) * bCol, bCol, bDepth, Math.min(NR, nc - col), NR, kc, bp,
+                    col * kc);
+        }
+    }
+
+    // One panel, k-major: dst[d + k·width + x] = src[s + x·xStride + k·kStride] for x < used, zero up to width.
+    private static void packPanel(float[] src, int s, int xStride, int kStride, int used, int width, int kc,
+                                  float[] dst, int d) {
+        if (xStride == 1) {
+            for (int k = 0; k < kc; k++) {
+                System.arraycopy(src, s + k * kStride, dst, d + k * width, used);
+            }
+        } else {
+            for (int x = 0; x < used; x++) {
+                int sx = s + x * xStride;
+                for (int k = 0; k < kc; k++) {
+                    dst[d + k * width + x] = src[sx + k * kStride];
+                }
+            }
+        }
+        if (used < width) {
+            for (int k = 0; k < kc; k++) {
+                Arrays.fill(dst, d + k * width + used, d + (k + 1) * width, 0f);
+            }
+        }
+    }
+
+    // C block (+)= packed A block (mc rows) · B panels [from, to) of a block nc wide; cBlock is C[ic, jc].
+    private static void macroKernel(float[] ap, int mc, float[] bp, int from, int to, int nc, int kc, float[] c,
+                                    int cBlock, int ldc, boolean add, float[] tile) {
+        for (int q = from; q < to; q++) {
+            int col = q * NR;
+            int nr = Math.min(NR, nc - col);
+            for (int row = 0; row < mc; row += MR) {
+                int mr = Math.min(MR, mc - row);
+                int ci = cBlock + row * ldc + col;
+                if (mr == MR && nr == NR) {
+                    microKernel(ap, row * kc, bp, col * kc, kc, c, ci, ldc, add);
+                } else {
+                    microKernel(ap, row * kc, bp, col * kc, kc, tile, 0, NR, false);
+                    for (int r = 0; r < mr; r++) {
+                        for (int j = 0; j < nr; j++) {
+                            int o = ci + r * ldc + j;
+                            c[o] = add ? c[o] + tile[r * NR + j] : tile[r * NR + j];
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // C[MR,NR] (+)= Ap[MR,kc]·Bp[kc,NR]: MR·NR/L accumulators stay in registers; per k, NR/L vector loads of
+    // packed B, MR broadcasts of packed A, and MR·NR/L fmas.
+    private static void microKernel(float[] ap, int ai, float[] bp, int bi, int kc, float[] c, int ci, int ldc,
+                                    boolean add) {
+        FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S);
+        FloatVector c10 = FloatVector.zero(S), c11 = FloatVector.zero(S);
+        FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S);
+        FloatVector c30 = FloatVector.zero(S), c31 = FloatVector.zero(S);
+        FloatVector c40 = FloatVector.zero(S), c41 = FloatVector.zero(S);
+        FloatVector c50 = FloatVector.zero(S), c51 = FloatVector.zero(S);
+        for (int k = 0; k < kc; k++) {
+            int a = ai + k * MR;
+            int b = bi + k * NR;
+            FloatVector b0 = FloatVector.fromArray(S, bp, b);
+            FloatVector b1 = FloatVector.fromArray(S, bp, b + L);
+            FloatVector a0 = FloatVector.broadcast(S, ap[a]);
+            c00 = a0.fma(b0, c00); c01 = a0.fma(b1, c01);
+            FloatVector a1 = FloatVector.broadcast(S, ap[a + 1]);
+            c10 = a1.fma(b0, c10); c11 = a1.fma(b1, c11);
+            FloatVector a2 = FloatVector.broadcast(S, ap[a + 2]);
+            c20 = a2.fma(b0, c20); c21 = a2.fma(b1, c21);
+            FloatVector a3 = FloatVector.broadcast(S, ap[a + 3]);
+            c30 = a3.fma(b0, c30); c31 = a3.fma(b1, c31);
+            FloatVector a4 = FloatVector.broadcast(S, ap[a + 4]);
+            c40 = a4.fma(b0, c40); c41 = a4.fma(b1, c41);
+            FloatVector a5 = FloatVector.broadcast(S, ap[a + 5]);
+            c50 = a5.fma(b0, c50); c51 = a5.fma(b1, c51);
+        }
+        store(c00, c, ci, add); store(c01, c, ci + L, add);
+        store(c10, c, ci + ldc, add); store(c11, c, ci + ldc + L, add);
+        store(c20, c, ci + 2 * ldc, add); store(c21, c, ci + 2 * ldc + L, add);
+        store(c30, c, ci + 3 * ldc, add); store(c31, c, ci + 3 * ldc + L, add);
+        store(c40, c, ci + 4 * ldc, add); store(c41, c, ci + 4 * ldc + L, add);
+        store(c50, c, ci + 5 * ldc, add); store(c51, c, ci + 5 * ldc + L, add);
+    }
+
+    private static void store(FloatVector v, float[] c, int i, boolean add) {
+        (add ? v.add(FloatVector.fromArray(S, c, i)) : v).intoArray(c, i);
+    }
+
+    private static void clearUnlessAccumulating(int M, int N, float[] c, int cOff, int ldc, boolean accumulate) {
+        if (!accumulate) {
+            for (int i = 0; i < M; i++) {
+                Arrays.fill(c, cOff + i * ldc, cOff + i * ldc + N, 0f);
             }
         }
     }
