@@ -47,14 +47,17 @@ final class Sgemm {
 
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
-    /** Micro-tile: MR rows of C × NR columns, in MR·NR/L vector registers. 6×32 (12 accumulators) measured fastest here, ahead of 8×32, 4×48 and 12×32. */
+    /**
+     * Micro-tile: MR rows of C × NR columns, in MR·NR/L vector registers. 6×32 (12 accumulators) was the fastest
+     * whole GEMM on Zen 5 of 6×32, 8×32, 4×48 and 12×32; 8×32 wins alone in L1 but lost 25% in the GEMM here.
+     */
     private static final int MR = 6;
     private static final int NR = 2 * L;
     /** Depth of a packed block: a KC×NR B panel (32 KiB) stays in L1 while A panels stream through it. */
     private static final int KC = 256;
     /** Rows of a packed A block: MC×KC floats (96 KiB) stay in L2; also the rows of one team piece. */
     private static final int MC = 96;
-    /** Columns of a packed B block: KC×NC floats (2048 KiB), shared by the team from L3. */
+    /** Columns of a packed B block: KC×NC floats (2 MiB), shared by the team from L3. */
     private static final int NC = 2048;
     /** Below this many multiply-adds, a team multiply runs on the calling thread: a dispatch would cost more. */
     private static final long TEAM_MIN_WORK = 1L << 20;
@@ -142,6 +145,7 @@ final class Sgemm {
         int aDepth = aDepthStride(layout, lda);
         int bDepth = bDepthStride(layout, ldb);
         int bCol = bColStride(layout, ldb);
+        // Also where K = 0: the team version needs K ≥ 1.
         if (team.threads() == 1 || (long) M * N * K < TEAM_MIN_WORK) {
             return () -> multiply(M, N, K, a, aOff, aRow, aDepth, b, bOff, bDepth, bCol, c, cOff, ldc, accumulate);
         }
@@ -184,10 +188,6 @@ final class Sgemm {
 
         @Override
         public void run() {
-            if (K == 0) {
-                clearUnlessAccumulating(M, N, c, cOff, ldc, accumulate);
-                return;
-            }
             bp = PANELS.get().b();
             int mBlocks = ThreadTeam.chunks(M, MC);
             for (jc = 0; jc < N; jc += NC) {
@@ -242,45 +242,64 @@ final class Sgemm {
         return ThreadTeam.chunks(nc, NR);
     }
 
-    // Packs op(A)[i0 .. i0+mc, p0 .. p0+kc) into MR-row panels: ap[r0·kc + k·MR + r] = op(A)[i0+r0+r, p0+k].
+    // Packs op(A)[i0 .. i0+mc, p0 .. p0+kc) into MR-row panels: ap[r·kc + k·MR + r%MR] = op(A)[i0+r, p0+k] for
+    // panel r/MR.
     private static void packA(float[] a, int aOff, int aRow, int aDepth, int i0, int mc, int p0, int kc,
                               float[] ap) {
-        for (int r0 = 0; r0 < mc; r0 += MR) {
-            packPanel(a, aOff + (i0 + r0) * aRow + p0 * aDepth, aRow, aDepth, Math.min(MR, mc - r0), MR, kc, ap,
-                    r0 * kc);
-        }
+        pack(a, aOff + i0 * aRow + p0 * aDepth, aRow, aDepth, mc, MR, kc, 0, ThreadTeam.chunks(mc, MR), ap);
     }
 
-    // Packs panels [from, to) of op(B)[p0 .. p0+kc, j0 .. j0+nc): bp[q·NR·kc + k·NR + j] = op(B)[p0+k, j0+q·NR+j].
+    // Packs panels [from, to) of op(B)[p0 .. p0+kc, j0 .. j0+nc) into NR-column panels: bp[j·kc + k·NR + j%NR] =
+    // op(B)[p0+k, j0+j] for panel j/NR.
     private static void packB(float[] b, int bOff, int bDepth, int bCol, int p0, int kc, int j0, int nc, int from,
                               int to, float[] bp) {
-        for (int q = from; q < to; q++) {
-            int col = q * NR;
-            packPanel(b, bOff + p0 * bDepth + (j0 + col) * bCol, bCol, bDepth, Math.min(NR, nc - col), NR, kc, bp,
-                    col * kc);
-        }
+        pack(b, bOff + p0 * bDepth + j0 * bCol, bCol, bDepth, nc, NR, kc, from, to, bp);
     }
 
-    // One panel, k-major: dst[d + k·width + x] = src[s + x·xStride + k·kStride] for x < used, zero up to width.
-    private static void packPanel(float[] src, int s, int xStride, int kStride, int used, int width, int kc,
-                                  float[] dst, int d) {
-        if (xStride == 1) {
+    /**
+     * Panels [from, to) of a source {@code extent} wide along x and kc deep, each {@code width} wide and k-major:
+     * {@code dst[x0·kc + k·width + (x − x0)] = src[s + x·xStride + k·kStride]} for the panel starting at
+     * x0, zero past the extent. A and B share it; only the strides differ.
+     */
+    private static void pack(float[] src, int s, int xStride, int kStride, int extent, int width, int kc, int from,
+                             int to, float[] dst) {
+        int end = Math.min(to * width, extent);
+        if (xStride == 1 && width >= L) {
+            // Panel rows of whole vectors (B's): k outermost, so that the reads run along the source rows.
             for (int k = 0; k < kc; k++) {
-                System.arraycopy(src, s + k * kStride, dst, d + k * width, used);
+                for (int x0 = from * width; x0 < end; x0 += width) {
+                    copyPanelRow(src, s, kStride, extent, width, kc, x0, k, dst);
+                }
+            }
+        } else if (xStride == 1) {
+            // Narrow panel rows (A's MR floats): panel by panel, so that the writes are contiguous.
+            for (int x0 = from * width; x0 < end; x0 += width) {
+                for (int k = 0; k < kc; k++) {
+                    copyPanelRow(src, s, kStride, extent, width, kc, x0, k, dst);
+                }
             }
         } else {
-            for (int x = 0; x < used; x++) {
-                int sx = s + x * xStride;
-                for (int k = 0; k < kc; k++) {
-                    dst[d + k * width + x] = src[sx + k * kStride];
+            for (int x0 = from * width; x0 < end; x0 += width) {
+                for (int x = x0; x < Math.min(x0 + width, extent); x++) {
+                    int sx = s + x * xStride;
+                    int d = x0 * kc + x - x0;
+                    for (int k = 0; k < kc; k++) {
+                        dst[d + k * width] = src[sx + k * kStride];
+                    }
                 }
             }
         }
-        if (used < width) {
+        int last = (to - 1) * width;
+        if (extent - last < width) {
             for (int k = 0; k < kc; k++) {
-                Arrays.fill(dst, d + k * width + used, d + (k + 1) * width, 0f);
+                Arrays.fill(dst, last * kc + k * width + extent - last, last * kc + (k + 1) * width, 0f);
             }
         }
+    }
+
+    private static void copyPanelRow(float[] src, int s, int kStride, int extent, int width, int kc, int x0, int k,
+                                     float[] dst) {
+        System.arraycopy(src, s + k * kStride + x0, dst, x0 * kc + k * width, Math.min(width, extent - x0));
     }
 
     // C block (+)= packed A block (mc rows) · B panels [from, to) of a block nc wide; cBlock is C[ic, jc].
