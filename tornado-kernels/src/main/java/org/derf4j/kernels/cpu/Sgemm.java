@@ -17,15 +17,18 @@ import jdk.incubator.vector.VectorSpecies;
  *       is where the three layouts, offsets and leading dimensions are read, and it pads partial panels with
  *       zeros, so the micro-kernel sees one layout and one size. An edge tile is computed whole into a small
  *       tile buffer and only its valid part is written to C.</li>
- *   <li>{@link #onTeam}: the same loop nest on a {@link ThreadTeam}. The team packs each B block together,
- *       then splits the C block into pieces of MC rows × a range of B panels; each piece packs its own A
- *       block. Bound once, when the op is compiled.</li>
+ *   <li>{@link #onTeam}: the same loop nest on a {@link ThreadTeam}. The C block is split into pieces of MC
+ *       rows × a range of B panels, each packing its own A block; the team packs the next B block (into a
+ *       second buffer) in the same dispatch as it multiplies the current one, so a block costs one wait for
+ *       the slowest thread, not two. Bound once, when the op is compiled.</li>
  * </ol>
  *
- * <p>Memory: each thread owns one set of packing buffers ({@link Panels}: an MC×KC A block, a KC×NC B block
- * and one tile), made the first time the thread multiplies and kept for its life. A call allocates nothing,
- * a thread's footprint is fixed whatever the shapes, and {@link #multiply} can run inside another kernel's
- * team chunk. A team multiply packs B into the calling thread's B buffer, which the team then reads.
+ * <p>Memory: each thread owns one set of packing buffers ({@link Panels}: an MC×KC A block, one tile and up
+ * to two KC×NC B blocks), made the first time the thread needs them and kept for its life. A call allocates
+ * nothing, a thread's footprint is fixed whatever the shapes (about 4 MiB for a thread that drives a team,
+ * 2 MiB for one that calls {@link #multiply}, 100 KiB for a team worker), and {@link #multiply} can run
+ * inside another kernel's team chunk. A team multiply packs B into the calling thread's B buffers, which
+ * the team then reads.
  *
  * <p>Determinism: every element of C is summed by one thread, one fma per term, KC-block by KC-block and k
  * by k in order. The split between threads only decides who computes an element, never how, so
@@ -118,7 +121,7 @@ final class Sgemm {
             return;
         }
         Panels own = PANELS.get();
-        float[] bp = own.b();
+        float[] bp = own.b(0);
         for (int jc = 0; jc < N; jc += NC) {
             int nc = Math.min(NC, N - jc);
             int panels = panels(nc);
@@ -160,11 +163,13 @@ final class Sgemm {
         private final float[] a, b, c;
         private final int aOff, aRow, aDepth, bOff, bDepth, bCol, cOff, ldc;
         private final boolean accumulate;
-        private final ThreadTeam.Body packB = this::packB;
-        private final ThreadTeam.Body compute = this::compute;
-        // The block in progress: set by the calling thread before each dispatch, which publishes it.
-        private float[] bp;
-        private int jc, nc, panels, pc, kc, pieces;
+        private final ThreadTeam.Body step = this::step;
+        // Set by the calling thread before each dispatch, which publishes them: the C block, the B block being
+        // multiplied (pc, kc, in `multiplying`) and the one being packed meanwhile (nextPc, nextKc, into
+        // `packing`, in the first packChunks chunks; none when packChunks = 0).
+        private int jc, nc, panels, pieces;
+        private int pc, kc, nextPc, nextKc, packChunks;
+        private float[] multiplying, packing;
 
         TeamMultiply(ThreadTeam team, int M, int N, int K, float[] a, int aOff, int aRow, int aDepth, float[] b,
                      int bOff, int bDepth, int bCol, float[] c, int cOff, int ldc, boolean accumulate) {
@@ -186,37 +191,59 @@ final class Sgemm {
             this.accumulate = accumulate;
         }
 
+        /**
+         * Packs each B block while the team multiplies the one before it, so that a block costs one dispatch
+         * (and one wait for the slowest thread), not two.
+         */
         @Override
         public void run() {
-            bp = PANELS.get().b();
+            Panels own = PANELS.get();
+            float[] first = own.b(0);
+            float[] second = own.b(1);
             int mBlocks = ThreadTeam.chunks(M, MC);
             for (jc = 0; jc < N; jc += NC) {
                 nc = Math.min(NC, N - jc);
                 panels = panels(nc);
                 // Split the block's panels so that there are enough pieces to balance the team.
                 pieces = Math.min(panels, ThreadTeam.chunks(PIECES_PER_THREAD * team.threads(), mBlocks));
+                packing = first;
+                packNext(0);
+                team.run(packChunks, step);
                 for (pc = 0; pc < K; pc += KC) {
                     kc = Math.min(KC, K - pc);
-                    team.run(ThreadTeam.chunks(panels, PACK_PANELS_PER_CHUNK), packB);
-                    team.run(mBlocks * pieces, compute);
+                    multiplying = packing;
+                    packing = multiplying == first ? second : first;
+                    packNext(pc + KC);
+                    team.run(packChunks + mBlocks * pieces, step);
                 }
             }
         }
 
-        private void packB(int chunk) {
-            int from = chunk * PACK_PANELS_PER_CHUNK;
-            Sgemm.packB(b, bOff, bDepth, bCol, pc, kc, jc, nc, from, Math.min(panels, from + PACK_PANELS_PER_CHUNK),
-                    bp);
+        private void packNext(int p0) {
+            nextPc = p0;
+            nextKc = Math.min(KC, K - p0);
+            packChunks = p0 < K ? ThreadTeam.chunks(panels, PACK_PANELS_PER_CHUNK) : 0;
         }
 
-        // One piece: rows [ic, ic + mc) of the block against B panels [from, to).
-        private void compute(int chunk) {
-            int ic = chunk / pieces * MC;
-            int piece = chunk % pieces;
+        // Chunks [0, packChunks) pack the next B block; the rest are pieces of the C block.
+        private void step(int chunk) {
+            if (chunk < packChunks) {
+                int from = chunk * PACK_PANELS_PER_CHUNK;
+                packB(b, bOff, bDepth, bCol, nextPc, nextKc, jc, nc, from,
+                        Math.min(panels, from + PACK_PANELS_PER_CHUNK), packing);
+            } else {
+                multiplyPiece(chunk - packChunks);
+            }
+        }
+
+        // One piece: rows [ic, ic + mc) of the C block against B panels [from, to).
+        private void multiplyPiece(int piece) {
+            int ic = piece / pieces * MC;
+            int part = piece % pieces;
             int mc = Math.min(MC, M - ic);
             Panels own = PANELS.get();
             packA(a, aOff, aRow, aDepth, ic, mc, pc, kc, own.a);
-            macroKernel(own.a, mc, bp, piece * panels / pieces, (piece + 1) * panels / pieces, nc, kc, c,
+            macroKernel(own.a, mc, multiplying, part * panels / pieces, (part + 1) * panels / pieces, nc, kc, c,
                     cOff + ic * ldc + jc, ldc, accumulate || pc > 0, own.tile);
         }
     }
@@ -225,14 +252,14 @@ final class Sgemm {
     private static final class Panels {
         final float[] a = new float[MC * KC];
         final float[] tile = new float[MR * NR];
-        private float[] b;
+        private final float[][] b = new float[2][];
 
-        /** Made on first use: team workers that only run pieces never need one. */
-        float[] b() {
-            if (b == null) {
-                b = new float[KC * NC];
+        /** B block buffer 0 or 1, made on first use: team workers that only run pieces never need one. */
+        float[] b(int i) {
+            if (b[i] == null) {
+                b[i] = new float[KC * NC];
             }
-            return b;
+            return b[i];
         }
     }
 
