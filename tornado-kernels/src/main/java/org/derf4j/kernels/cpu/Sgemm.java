@@ -25,8 +25,8 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Memory: each thread owns one set of packing buffers ({@link Panels}: an MC×KC A block, one tile and up
  * to two KC×NC B blocks), made the first time the thread needs them and kept for its life. A call allocates
- * nothing, a thread's footprint is fixed whatever the shapes (about 4 MiB for a thread that drives a team,
- * 2 MiB for one that calls {@link #multiply}, 100 KiB for a team worker), and {@link #multiply} can run
+ * nothing, a thread's footprint is fixed whatever the shapes (with 512-bit vectors about 4 MiB for a thread that
+ * drives a team, 2 MiB for one that calls {@link #multiply}, 100 KiB for a team worker), and {@link #multiply} can run
  * inside another kernel's team chunk. A team multiply packs B into the calling thread's B buffers, which
  * the team then reads.
  *
@@ -51,17 +51,17 @@ final class Sgemm {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
     /**
-     * Micro-tile: MR rows of C × NR columns, in MR·NR/L vector registers. 6×32 (12 accumulators) was the fastest
-     * whole GEMM on Zen 5 of 6×32, 8×32, 4×48 and 12×32; 8×32 wins alone in L1 but lost 25% in the GEMM here.
+     * Micro-tile: MR rows of C × NR columns, in MR·NR/L vector registers. 6×32 (12 accumulators) tied 8×32 and
+     * beat 4×48 and 12×32 by 3-8% in the whole GEMM on Zen 5, with the fewest registers.
      */
     private static final int MR = 6;
     private static final int NR = 2 * L;
-    /** Depth of a packed block: a KC×NR B panel (32 KiB) stays in L1 while A panels stream through it. */
+    /** Depth of a packed block: a KC×NR B panel (32 KiB at 512 bits) stays in L1 while A panels stream through it. */
     private static final int KC = 256;
     /** Rows of a packed A block: MC×KC floats (96 KiB) stay in L2; also the rows of one team piece. */
-    private static final int MC = 96;
-    /** Columns of a packed B block: KC×NC floats (2 MiB), shared by the team from L3. */
-    private static final int NC = 2048;
+    private static final int MC = 16 * MR;
+    /** Columns of a packed B block: KC×NC floats (2 MiB at 512 bits), shared from L3. */
+    private static final int NC = 64 * NR;
     /** Below this many multiply-adds, a team multiply runs on the calling thread: a dispatch would cost more. */
     private static final long TEAM_MIN_WORK = 1L << 20;
     /** Team pieces aimed for per thread, so that a slow (shared) core does not hold up the rest. */
@@ -354,7 +354,9 @@ final class Sgemm {
     }
 
     // C[MR,NR] (+)= Ap[MR,kc]·Bp[kc,NR]: MR·NR/L accumulators stay in registers; per k, NR/L vector loads of
-    // packed B, MR broadcasts of packed A, and MR·NR/L fmas.
+    // packed B, MR broadcasts of packed A, and MR·NR/L fmas. C is read and written inline, without a helper:
+    // C2 stops inlining calls in a method this big, and a vector passed to a call that is not inlined is
+    // boxed, an allocation per tile.
     private static void microKernel(float[] ap, int ai, float[] bp, int bi, int kc, float[] c, int ci, int ldc,
                                     boolean add) {
         FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S);
@@ -381,16 +383,26 @@ final class Sgemm {
             FloatVector a5 = FloatVector.broadcast(S, ap[a + 5]);
             c50 = a5.fma(b0, c50); c51 = a5.fma(b1, c51);
         }
-        store(c00, c, ci, add); store(c01, c, ci + L, add);
-        store(c10, c, ci + ldc, add); store(c11, c, ci + ldc + L, add);
-        store(c20, c, ci + 2 * ldc, add); store(c21, c, ci + 2 * ldc + L, add);
-        store(c30, c, ci + 3 * ldc, add); store(c31, c, ci + 3 * ldc + L, add);
-        store(c40, c, ci + 4 * ldc, add); store(c41, c, ci + 4 * ldc + L, add);
-        store(c50, c, ci + 5 * ldc, add); store(c51, c, ci + 5 * ldc + L, add);
-    }
-
-    private static void store(FloatVector v, float[] c, int i, boolean add) {
-        (add ? v.add(FloatVector.fromArray(S, c, i)) : v).intoArray(c, i);
+        if (add) {
+            c00 = c00.add(FloatVector.fromArray(S, c, ci));
+            c01 = c01.add(FloatVector.fromArray(S, c, ci + L));
+            c10 = c10.add(FloatVector.fromArray(S, c, ci + ldc));
+            c11 = c11.add(FloatVector.fromArray(S, c, ci + ldc + L));
+            c20 = c20.add(FloatVector.fromArray(S, c, ci + 2 * ldc));
+            c21 = c21.add(FloatVector.fromArray(S, c, ci + 2 * ldc + L));
+            c30 = c30.add(FloatVector.fromArray(S, c, ci + 3 * ldc));
+            c31 = c31.add(FloatVector.fromArray(S, c, ci + 3 * ldc + L));
+            c40 = c40.add(FloatVector.fromArray(S, c, ci + 4 * ldc));
+            c41 = c41.add(FloatVector.fromArray(S, c, ci + 4 * ldc + L));
+            c50 = c50.add(FloatVector.fromArray(S, c, ci + 5 * ldc));
+            c51 = c51.add(FloatVector.fromArray(S, c, ci + 5 * ldc + L));
+        }
+        c00.intoArray(c, ci); c01.intoArray(c, ci + L);
+        c10.intoArray(c, ci + ldc); c11.intoArray(c, ci + ldc + L);
+        c20.intoArray(c, ci + 2 * ldc); c21.intoArray(c, ci + 2 * ldc + L);
+        c30.intoArray(c, ci + 3 * ldc); c31.intoArray(c, ci + 3 * ldc + L);
+        c40.intoArray(c, ci + 4 * ldc); c41.intoArray(c, ci + 4 * ldc + L);
+        c50.intoArray(c, ci + 5 * ldc); c51.intoArray(c, ci + 5 * ldc + L);
     }
 
     private static void clearUnlessAccumulating(int M, int N, float[] c, int cOff, int ldc, boolean accumulate) {

@@ -3,6 +3,7 @@ package org.derf4j.kernels.cpu;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import java.lang.management.ManagementFactory;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 import java.util.stream.Stream;
@@ -10,6 +11,7 @@ import org.derf4j.kernels.Approx;
 import org.derf4j.kernels.Seeds;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -130,6 +132,34 @@ class SgemmTest {
             assertArrayEquals(layout + " K=0 one thread", expected, p.run(Sgemm::multiply, accumulate));
             assertArrayEquals(layout + " K=0 team", expected, p.run(onTeam(pair), accumulate));
         }
+    }
+
+    /**
+     * Once compiled, a multiply allocates nothing, on one thread or driving a team. Until C2 has compiled the
+     * micro-kernel the Vector API allocates, so this repeats until a round allocates nothing or time is up.
+     */
+    @Test
+    void allocatesNothingOnceCompiled() {
+        com.sun.management.ThreadMXBean threads = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+        SplittableRandom rng = Seeds.random("sgemm-alloc");
+        // 65·129·257 multiply-adds: enough for onTeam to use the team.
+        Problem[] problems = Arrays.stream(Sgemm.Layout.values())
+                .map(layout -> Problem.random(layout, 65, 129, 257, rng)).toArray(Problem[]::new);
+        Runnable[] onTeam = Arrays.stream(problems).map(p -> Sgemm.onTeam(pair, p.layout(), p.M(), p.N(), p.K(),
+                p.a(), OFFSET, p.lda(), p.b(), OFFSET, p.ldb(), p.c(), OFFSET, p.ldc(), true)).toArray(Runnable[]::new);
+        long deadline = System.nanoTime() + 20_000_000_000L;
+        long allocated;
+        do {
+            long before = threads.getCurrentThreadAllocatedBytes();
+            for (int i = 0; i < problems.length; i++) {
+                Problem p = problems[i];
+                onTeam[i].run();
+                Sgemm.multiply(p.layout(), p.M(), p.N(), p.K(), p.a(), OFFSET, p.lda(), p.b(), OFFSET, p.ldb(), p.c(),
+                        OFFSET, p.ldc(), false);
+            }
+            allocated = threads.getCurrentThreadAllocatedBytes() - before;
+        } while (allocated != 0 && System.nanoTime() < deadline);
+        assertEquals(0, allocated, "bytes allocated by one round of multiplies, still after 20 s");
     }
 
     static Stream<Sgemm.Layout> layouts() {
