@@ -25,10 +25,10 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Memory: each thread owns one set of packing buffers ({@link Panels}: an MC×KC A block, one tile and up
  * to two KC×NC B blocks), made the first time the thread needs them and kept for its life. A call allocates
- * nothing, a thread's footprint is fixed whatever the shapes (with 512-bit vectors about 4 MiB for a thread that
- * drives a team, 2 MiB for one that calls {@link #multiply}, 100 KiB for a team worker), and {@link #multiply} can run
- * inside another kernel's team chunk. A team multiply packs B into the calling thread's B buffers, which
- * the team then reads.
+ * nothing, and a thread's footprint is fixed whatever the shapes: with 512-bit vectors about 4 MiB for a
+ * thread that drives a team, 2 MiB for one that calls {@link #multiply}, 100 KiB for a team worker. So
+ * {@link #multiply} can run inside another kernel's team chunk. A team multiply packs B into the calling
+ * thread's B buffers, which the team then reads.
  *
  * <p>Determinism: every element of C is summed by one thread, one fma per term, KC-block by KC-block and k
  * by k in order. The split between threads only decides who computes an element, never how, so
@@ -269,15 +269,15 @@ final class Sgemm {
         return ThreadTeam.chunks(nc, NR);
     }
 
-    // Packs op(A)[i0 .. i0+mc, p0 .. p0+kc) into MR-row panels: ap[r·kc + k·MR + r%MR] = op(A)[i0+r, p0+k] for
-    // panel r/MR.
+    // Packs op(A)[i0 .. i0+mc, p0 .. p0+kc) into MR-row panels: panel q holds rows i0 + q·MR .. at ap[q·MR·kc],
+    // k-major.
     private static void packA(float[] a, int aOff, int aRow, int aDepth, int i0, int mc, int p0, int kc,
                               float[] ap) {
         pack(a, aOff + i0 * aRow + p0 * aDepth, aRow, aDepth, mc, MR, kc, 0, ThreadTeam.chunks(mc, MR), ap);
     }
 
-    // Packs panels [from, to) of op(B)[p0 .. p0+kc, j0 .. j0+nc) into NR-column panels: bp[j·kc + k·NR + j%NR] =
-    // op(B)[p0+k, j0+j] for panel j/NR.
+    // Packs panels [from, to) of op(B)[p0 .. p0+kc, j0 .. j0+nc) into NR-column panels: panel q holds columns
+    // j0 + q·NR .. at bp[q·NR·kc], k-major.
     private static void packB(float[] b, int bOff, int bDepth, int bCol, int p0, int kc, int j0, int nc, int from,
                               int to, float[] bp) {
         pack(b, bOff + p0 * bDepth + j0 * bCol, bCol, bDepth, nc, NR, kc, from, to, bp);

@@ -3,6 +3,7 @@ package org.derf4j.kernels.cpu;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import com.sun.management.ThreadMXBean;
 import java.lang.management.ManagementFactory;
 import java.util.Arrays;
 import java.util.SplittableRandom;
@@ -108,7 +109,8 @@ class SgemmTest {
         int M = size[0];
         int N = size[1];
         int K = size[2];
-        Problem p = Problem.random(layout, M, N, K, Seeds.random("sgemm" + layout + accumulate + Arrays.toString(size)));
+        SplittableRandom rng = Seeds.random("sgemm" + layout + accumulate + Arrays.toString(size));
+        Problem p = Problem.random(layout, M, N, K, rng);
         float[] expected = p.run(Sgemm::reference, accumulate);
         float[] single = p.run(Sgemm::multiply, accumulate);
         // Each element sums K products of terms in [-1, 1], so |term| ≤ 1; both versions round in float32 (one
@@ -140,7 +142,7 @@ class SgemmTest {
      */
     @Test
     void allocatesNothingOnceCompiled() {
-        com.sun.management.ThreadMXBean threads = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+        ThreadMXBean threads = (ThreadMXBean) ManagementFactory.getThreadMXBean();
         SplittableRandom rng = Seeds.random("sgemm-alloc");
         // 65·129·257 multiply-adds: enough for onTeam to use the team.
         Problem[] problems = Arrays.stream(Sgemm.Layout.values())
