@@ -8,6 +8,7 @@ import org.derf4j.kernels.Executable;
 import org.derf4j.kernels.Graph;
 import org.derf4j.kernels.Matmul;
 import org.derf4j.kernels.Tensor;
+import org.derf4j.kernels.cpu.CpuBackend;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -29,11 +30,12 @@ import org.openjdk.jmh.annotations.Warmup;
  * <p>Time per op is reported in ms; the op is 2·n³ floating-point operations, so
  * {@code GFLOP/s = 2·n³ / (ms/op · 1e6)}: 2147 / (ms/op) at n = 1024, 17180 / (ms/op) at n = 2048. The peer
  * figures for the same shapes come from {@code scripts/peer_sgemm.py} (numpy with OpenBLAS, and PyTorch);
- * compare the two only when measured in the same session, on a quiet machine.
+ * compare the two only when measured in the same session, ideally on a quiet machine.
  *
  * <pre>
  * java --add-modules jdk.incubator.vector -cp "$(cat bench/target/classpath.txt):bench/target/classes" \
- *     org.openjdk.jmh.Main SgemmBenchmark -f 1 -wi 3 -i 5
+ *     org.openjdk.jmh.Main SgemmBenchmark -f 1 -wi 3 -i 5              # every core
+ * ... SgemmBenchmark -p threads=1                                      # one core, vs peer_sgemm.py --threads 1
  * </pre>
  */
 @State(Scope.Benchmark)
@@ -48,9 +50,9 @@ public class SgemmBenchmark {
     @Param({"1024", "2048"})
     int n;
 
-    /** The cpu backend runs a graph synchronously, so a replay's time is the GEMM's. */
-    @Param({"cpu"})
-    String backend;
+    /** Threads of the cpu backend; 0 for every core. */
+    @Param({"0"})
+    int threads;
 
     private Backend device;
     private Tensor x;
@@ -60,7 +62,7 @@ public class SgemmBenchmark {
 
     @Setup(Level.Trial)
     public void setUp() {
-        device = Backends.open(backend);
+        device = threads == 0 ? Backends.open("cpu") : new CpuBackend(CpuBackend.Variant.FAST, threads);
         SplittableRandom rng = new SplittableRandom(42);
         x = device.allocate("x", n, n);
         w = device.allocate("w", n, n);
@@ -78,6 +80,7 @@ public class SgemmBenchmark {
         return v;
     }
 
+    /** The cpu backend runs a graph synchronously, so a replay's time is the GEMM's. */
     @Benchmark
     public Tensor forward() {
         forward.run();

@@ -33,7 +33,10 @@ class SgemmTest {
             {33, 63, 65}, {63, 65, 129}, {65, 129, 257}, {129, 257, 2}, {257, 1, 129}, {1, 257, 65},
             {129, 65, 257}, {257, 129, 63}, {33, 2100, 65}, {300, 500, 400}};
 
-    /** Elements of padding around every operand, filled with NaN so that reading one spoils the result. */
+    /**
+     * Padding: OFFSET elements before and after every operand and LD_PAD after each row. It holds NaN in A and
+     * B, so that reading it spoils the result, and -7 in C, which must come back untouched.
+     */
     private static final int OFFSET = 5;
     private static final int LD_PAD = 3;
 
