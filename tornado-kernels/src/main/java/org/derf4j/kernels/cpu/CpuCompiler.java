@@ -354,13 +354,25 @@ final class CpuCompiler {
         int n = m.x().rows();
         int ic = m.x().dim(-1);
         int oc = m.w().dim(0);
-        return parallel(n, rowsPerChunk(oc), (from, to, chunk) -> {
-            Sgemm.reference(Sgemm.Layout.NT, to - from, oc, ic, x, from * ic, ic, w, 0, ic, out, from * oc, oc,
-                    false);
-            if (bias != null) {
-                MatmulKernels.addBiasReference(out, bias, oc, from, to);
-            }
-        });
+        if (reference) {
+            return parallel(n, rowsPerChunk(oc), (from, to, chunk) -> {
+                Sgemm.reference(Sgemm.Layout.NT, to - from, oc, ic, x, from * ic, ic, w, 0, ic, out, from * oc, oc,
+                        false);
+                if (bias != null) {
+                    MatmulKernels.addBiasReference(out, bias, oc, 0, oc, from, to);
+                }
+            });
+        }
+        Runnable product = Sgemm.onTeam(team, Sgemm.Layout.NT, n, oc, ic, x, 0, ic, w, 0, ic, out, 0, oc, false);
+        if (bias == null) {
+            return product;
+        }
+        Runnable addBias = parallel(n, rowsPerChunk(oc), (from, to, chunk) ->
+                MatmulKernels.addBias(out, bias, oc, from, to));
+        return () -> {
+            product.run();
+            addBias.run();
+        };
     }
 
     private Runnable matmulBackward(Matmul.Backward m) {
@@ -373,14 +385,23 @@ final class CpuCompiler {
         int n = m.x().rows();
         int ic = m.x().dim(-1);
         int oc = m.w().dim(0);
-        // dx rows are independent; dw and dbias rows (one per output feature) are too.
-        Runnable inputGrad = dx == null ? () -> { } : parallel(n, rowsPerChunk(ic), (from, to, chunk) ->
-                Sgemm.reference(Sgemm.Layout.NN, to - from, ic, oc, dout, from * oc, oc, w, 0, ic, dx, from * ic, ic,
-                        true));
-        Runnable weightGrad = dw == null ? () -> { } : parallel(oc, rowsPerChunk(n), (from, to, chunk) ->
-                Sgemm.reference(Sgemm.Layout.TN, to - from, ic, n, dout, from, oc, x, 0, ic, dw, from * ic, ic, true));
-        Runnable biasGrad = dbias == null ? () -> { } : parallel(oc, rowsPerChunk(n), (from, to, chunk) ->
-                MatmulKernels.biasGradReference(dbias, dout, n, oc, from, to));
+        Runnable nothing = () -> { };
+        // dx += dout·w (NN) and dw += doutᵀ·x (TN). In the reference, dx rows are independent, and so are dw
+        // and dbias rows (one per output feature); the fast GEMM splits its own work.
+        Runnable inputGrad = dx == null ? nothing : reference
+                ? parallel(n, rowsPerChunk(ic), (from, to, chunk) -> Sgemm.reference(Sgemm.Layout.NN, to - from, ic,
+                        oc, dout, from * oc, oc, w, 0, ic, dx, from * ic, ic, true))
+                : Sgemm.onTeam(team, Sgemm.Layout.NN, n, ic, oc, dout, 0, oc, w, 0, ic, dx, 0, ic, true);
+        Runnable weightGrad = dw == null ? nothing : reference
+                ? parallel(oc, rowsPerChunk(n), (from, to, chunk) -> Sgemm.reference(Sgemm.Layout.TN, to - from, ic,
+                        n, dout, from, oc, x, 0, ic, dw, from * ic, ic, true))
+                : Sgemm.onTeam(team, Sgemm.Layout.TN, oc, ic, n, dout, 0, oc, x, 0, ic, dw, 0, ic, true);
+        // Each output feature's sum runs over the rows in order on one thread: deterministic.
+        Runnable biasGrad = dbias == null ? nothing : reference
+                ? parallel(oc, rowsPerChunk(n), (from, to, chunk) ->
+                        MatmulKernels.biasGradReference(dbias, dout, n, oc, from, to))
+                : parallel(oc, MatmulKernels.biasGradChunkWidth(n, ELEMENTS_PER_CHUNK), (from, to, chunk) ->
+                        MatmulKernels.biasGrad(dbias, dout, n, oc, from, to));
         return () -> {
             inputGrad.run();
             weightGrad.run();

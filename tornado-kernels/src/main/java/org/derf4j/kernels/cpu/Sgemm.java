@@ -1,8 +1,38 @@
 package org.derf4j.kernels.cpu;
 
+import java.util.Arrays;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
 /**
  * Single-precision matrix multiply in the three layouts a Linear layer needs, on row-major arrays with
  * offsets and leading dimensions (so attention can multiply one head's strided slice in place).
+ *
+ * <p>Versions:
+ * <ol>
+ *   <li>{@link #reference}: the plain triple loop. The check for the others, and the cpu-reference GEMM.</li>
+ *   <li>{@link #multiply}: cache-blocked and packed, on the calling thread (the Goto/BLIS loop nest). For each
+ *       KC×NC block of op(B), pack it into NR-column panels; for each MC×KC block of op(A), pack it into MR-row
+ *       panels; then an MR×NR register-blocked Vector API micro-kernel multiplies every pair of panels. Packing
+ *       is where the three layouts, offsets and leading dimensions are read, and it pads partial panels with
+ *       zeros, so the micro-kernel sees one layout and one size. An edge tile is computed whole into a small
+ *       tile buffer and only its valid part is written to C.</li>
+ *   <li>{@link #onTeam}: the same loop nest on a {@link ThreadTeam}. The C block is split into pieces of MC
+ *       rows × a range of B panels, each packing its own A block; the team packs the next B block (into a
+ *       second buffer) in the same dispatch as it multiplies the current one, so a block costs one wait for
+ *       the slowest thread, not two. Bound once, when the op is compiled.</li>
+ * </ol>
+ *
+ * <p>Memory: each thread owns one set of packing buffers ({@link Panels}: an MC×KC A block, one tile and up
+ * to two KC×NC B blocks), made the first time the thread needs them and kept for its life. A call allocates
+ * nothing, and a thread's footprint is fixed whatever the shapes: with 512-bit vectors about 4 MiB for a
+ * thread that drives a team, 2 MiB for one that calls {@link #multiply}, 100 KiB for a team worker. So
+ * {@link #multiply} can run inside another kernel's team chunk. A team multiply packs B into the calling
+ * thread's B buffers, which the team then reads.
+ *
+ * <p>Determinism: every element of C is summed by one thread, one fma per term, KC-block by KC-block and k
+ * by k in order. The split between threads only decides who computes an element, never how, so
+ * {@link #multiply} and {@link #onTeam} give the same bits for any number of threads.
  */
 final class Sgemm {
     private Sgemm() {
@@ -18,6 +48,27 @@ final class Sgemm {
         TN
     }
 
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final int L = S.length();
+    /**
+     * Micro-tile: MR rows of C × NR columns, in MR·NR/L vector registers. 6×32 (12 accumulators) tied 8×32 and
+     * beat 4×48 and 12×32 by 3-8% in the whole GEMM on Zen 5, with the fewest registers.
+     */
+    private static final int MR = 6;
+    private static final int NR = 2 * L;
+    /** Depth of a packed block: a KC×NR B panel (32 KiB at 512 bits) stays in L1 while A panels stream through it. */
+    private static final int KC = 256;
+    /** Rows of a packed A block: MC×KC floats (96 KiB) stay in L2; also the rows of one team piece. */
+    private static final int MC = 16 * MR;
+    /** Columns of a packed B block: KC×NC floats (2 MiB at 512 bits), shared from L3. */
+    private static final int NC = 64 * NR;
+    /** Below this many multiply-adds, a team multiply runs on the calling thread: a dispatch would cost more. */
+    private static final long TEAM_MIN_WORK = 1L << 20;
+    /** Team pieces aimed for per thread, so that a slow (shared) core does not hold up the rest. */
+    private static final int PIECES_PER_THREAD = 4;
+    /** B panels packed per team chunk. */
+    private static final int PACK_PANELS_PER_CHUNK = 4;
+
     /** The plain triple loop: the check for the fast versions and the fallback. */
     static void reference(Layout layout, int M, int N, int K, float[] a, int aOff, int lda, float[] b, int bOff,
                           int ldb, float[] c, int cOff, int ldc, boolean accumulate) {
@@ -31,6 +82,333 @@ final class Sgemm {
                 }
                 int o = cOff + i * ldc + j;
                 c[o] = accumulate ? c[o] + sum : sum;
+            }
+        }
+    }
+
+    // Packing reads op(A)[i,k] = a[aOff + i·aRow + k·aDepth] and op(B)[k,j] = b[bOff + k·bDepth + j·bCol].
+
+    private static int aRowStride(Layout layout, int lda) {
+        return layout == Layout.TN ? 1 : lda;
+    }
+
+    private static int aDepthStride(Layout layout, int lda) {
+        return layout == Layout.TN ? lda : 1;
+    }
+
+    private static int bDepthStride(Layout layout, int ldb) {
+        return layout == Layout.NT ? 1 : ldb;
+    }
+
+    private static int bColStride(Layout layout, int ldb) {
+        return layout == Layout.NT ? ldb : 1;
+    }
+
+    /**
+     * C[M,N] (+)= op(A)·op(B) on the calling thread: the fast version of {@link #reference}, same arguments.
+     * Safe to call from inside another kernel's team chunk.
+     */
+    static void multiply(Layout layout, int M, int N, int K, float[] a, int aOff, int lda, float[] b, int bOff,
+                         int ldb, float[] c, int cOff, int ldc, boolean accumulate) {
+        multiply(M, N, K, a, aOff, aRowStride(layout, lda), aDepthStride(layout, lda), b, bOff,
+                bDepthStride(layout, ldb), bColStride(layout, ldb), c, cOff, ldc, accumulate);
+    }
+
+    private static void multiply(int M, int N, int K, float[] a, int aOff, int aRow, int aDepth, float[] b,
+                                 int bOff, int bDepth, int bCol, float[] c, int cOff, int ldc, boolean accumulate) {
+        if (K == 0) {
+            clearUnlessAccumulating(M, N, c, cOff, ldc, accumulate);
+            return;
+        }
+        Panels own = PANELS.get();
+        float[] bp = own.b(0);
+        for (int jc = 0; jc < N; jc += NC) {
+            int nc = Math.min(NC, N - jc);
+            int panels = panels(nc);
+            for (int pc = 0; pc < K; pc += KC) {
+                int kc = Math.min(KC, K - pc);
+                packB(b, bOff, bDepth, bCol, pc, kc, jc, nc, 0, panels, bp);
+                for (int ic = 0; ic < M; ic += MC) {
+                    int mc = Math.min(MC, M - ic);
+                    packA(a, aOff, aRow, aDepth, ic, mc, pc, kc, own.a);
+                    macroKernel(own.a, mc, bp, 0, panels, nc, kc, c, cOff + ic * ldc + jc, ldc,
+                            accumulate || pc > 0, own.tile);
+                }
+            }
+        }
+    }
+
+    /**
+     * C[M,N] (+)= op(A)·op(B) on {@code team}, arguments as in {@link #reference}, bound now: the returned
+     * kernel allocates nothing when it runs. Run it from one thread at a time, not from a team chunk.
+     */
+    static Runnable onTeam(ThreadTeam team, Layout layout, int M, int N, int K, float[] a, int aOff, int lda,
+                           float[] b, int bOff, int ldb, float[] c, int cOff, int ldc, boolean accumulate) {
+        int aRow = aRowStride(layout, lda);
+        int aDepth = aDepthStride(layout, lda);
+        int bDepth = bDepthStride(layout, ldb);
+        int bCol = bColStride(layout, ldb);
+        // Also where K = 0: the team version needs K ≥ 1.
+        if (team.threads() == 1 || (long) M * N * K < TEAM_MIN_WORK) {
+            return () -> multiply(M, N, K, a, aOff, aRow, aDepth, b, bOff, bDepth, bCol, c, cOff, ldc, accumulate);
+        }
+        return new TeamMultiply(team, M, N, K, a, aOff, aRow, aDepth, b, bOff, bDepth, bCol, c, cOff, ldc,
+                accumulate);
+    }
+
+    /** {@link #multiply}'s loop nest with the B packing and the C block spread over a team. */
+    private static final class TeamMultiply implements Runnable {
+        private final ThreadTeam team;
+        private final int M, N, K;
+        private final float[] a, b, c;
+        private final int aOff, aRow, aDepth, bOff, bDepth, bCol, cOff, ldc;
+        private final boolean accumulate;
+        private final ThreadTeam.Body step = this::step;
+        // Set by the calling thread before each dispatch, which publishes them: the C block, the B block being
+        // multiplied (pc, kc, in `multiplying`) and the one being packed meanwhile (nextPc, nextKc, into
+        // `packing`, in the first packChunks chunks; none when packChunks = 0).
+        private int jc, nc, panels, pieces;
+        private int pc, kc, nextPc, nextKc, packChunks;
+        private float[] multiplying, packing;
+
+        TeamMultiply(ThreadTeam team, int M, int N, int K, float[] a, int aOff, int aRow, int aDepth, float[] b,
+                     int bOff, int bDepth, int bCol, float[] c, int cOff, int ldc, boolean accumulate) {
+            this.team = team;
+            this.M = M;
+            this.N = N;
+            this.K = K;
+            this.a = a;
+            this.aOff = aOff;
+            this.aRow = aRow;
+            this.aDepth = aDepth;
+            this.b = b;
+            this.bOff = bOff;
+            this.bDepth = bDepth;
+            this.bCol = bCol;
+            this.c = c;
+            this.cOff = cOff;
+            this.ldc = ldc;
+            this.accumulate = accumulate;
+        }
+
+        /**
+         * Packs each B block while the team multiplies the one before it, so that a block costs one dispatch
+         * (and one wait for the slowest thread), not two.
+         */
+        @Override
+        public void run() {
+            Panels own = PANELS.get();
+            float[] first = own.b(0);
+            float[] second = own.b(1);
+            int mBlocks = ThreadTeam.chunks(M, MC);
+            for (jc = 0; jc < N; jc += NC) {
+                nc = Math.min(NC, N - jc);
+                panels = panels(nc);
+                // Split the block's panels so that there are enough pieces to balance the team.
+                pieces = Math.min(panels, ThreadTeam.chunks(PIECES_PER_THREAD * team.threads(), mBlocks));
+                packing = first;
+                packNext(0);
+                team.run(packChunks, step);
+                for (pc = 0; pc < K; pc += KC) {
+                    kc = Math.min(KC, K - pc);
+                    multiplying = packing;
+                    packing = multiplying == first ? second : first;
+                    packNext(pc + KC);
+                    team.run(packChunks + mBlocks * pieces, step);
+                }
+            }
+        }
+
+        private void packNext(int p0) {
+            nextPc = p0;
+            nextKc = Math.min(KC, K - p0);
+            packChunks = p0 < K ? ThreadTeam.chunks(panels, PACK_PANELS_PER_CHUNK) : 0;
+        }
+
+        // Chunks [0, packChunks) pack the next B block; the rest are pieces of the C block.
+        private void step(int chunk) {
+            if (chunk < packChunks) {
+                int from = chunk * PACK_PANELS_PER_CHUNK;
+                packB(b, bOff, bDepth, bCol, nextPc, nextKc, jc, nc, from,
+                        Math.min(panels, from + PACK_PANELS_PER_CHUNK), packing);
+            } else {
+                multiplyPiece(chunk - packChunks);
+            }
+        }
+
+        // One piece: rows [ic, ic + mc) of the C block against B panels [from, to).
+        private void multiplyPiece(int piece) {
+            int ic = piece / pieces * MC;
+            int part = piece % pieces;
+            int mc = Math.min(MC, M - ic);
+            Panels own = PANELS.get();
+            packA(a, aOff, aRow, aDepth, ic, mc, pc, kc, own.a);
+            macroKernel(own.a, mc, multiplying, part * panels / pieces, (part + 1) * panels / pieces, nc, kc, c,
+                    cOff + ic * ldc + jc, ldc, accumulate || pc > 0, own.tile);
+        }
+    }
+
+    /** One thread's packing buffers; see the class comment. */
+    private static final class Panels {
+        final float[] a = new float[MC * KC];
+        final float[] tile = new float[MR * NR];
+        private final float[][] b = new float[2][];
+
+        /** B block buffer 0 or 1, made on first use: team workers that only run pieces never need one. */
+        float[] b(int i) {
+            if (b[i] == null) {
+                b[i] = new float[KC * NC];
+            }
+            return b[i];
+        }
+    }
+
+    private static final ThreadLocal<Panels> PANELS = ThreadLocal.withInitial(Panels::new);
+
+    private static int panels(int nc) {
+        return ThreadTeam.chunks(nc, NR);
+    }
+
+    // Packs op(A)[i0 .. i0+mc, p0 .. p0+kc) into MR-row panels: panel q holds rows i0 + q·MR .. at ap[q·MR·kc],
+    // k-major.
+    private static void packA(float[] a, int aOff, int aRow, int aDepth, int i0, int mc, int p0, int kc,
+                              float[] ap) {
+        pack(a, aOff + i0 * aRow + p0 * aDepth, aRow, aDepth, mc, MR, kc, 0, ThreadTeam.chunks(mc, MR), ap);
+    }
+
+    // Packs panels [from, to) of op(B)[p0 .. p0+kc, j0 .. j0+nc) into NR-column panels: panel q holds columns
+    // j0 + q·NR .. at bp[q·NR·kc], k-major.
+    private static void packB(float[] b, int bOff, int bDepth, int bCol, int p0, int kc, int j0, int nc, int from,
+                              int to, float[] bp) {
+        pack(b, bOff + p0 * bDepth + j0 * bCol, bCol, bDepth, nc, NR, kc, from, to, bp);
+    }
+
+    /**
+     * Panels [from, to) of a source {@code extent} wide along x and kc deep, each {@code width} wide and k-major:
+     * {@code dst[x0·kc + k·width + (x − x0)] = src[s + x·xStride + k·kStride]} for the panel starting at
+     * x0, zero past the extent. A and B share it; only the strides differ.
+     */
+    private static void pack(float[] src, int s, int xStride, int kStride, int extent, int width, int kc, int from,
+                             int to, float[] dst) {
+        int end = Math.min(to * width, extent);
+        if (xStride == 1 && width >= L) {
+            // Panel rows of whole vectors (B's): k outermost, so that the reads run along the source rows.
+            for (int k = 0; k < kc; k++) {
+                for (int x0 = from * width; x0 < end; x0 += width) {
+                    copyPanelRow(src, s, kStride, extent, width, kc, x0, k, dst);
+                }
+            }
+        } else if (xStride == 1) {
+            // Narrow panel rows (A's MR floats): panel by panel, so that the writes are contiguous.
+            for (int x0 = from * width; x0 < end; x0 += width) {
+                for (int k = 0; k < kc; k++) {
+                    copyPanelRow(src, s, kStride, extent, width, kc, x0, k, dst);
+                }
+            }
+        } else {
+            for (int x0 = from * width; x0 < end; x0 += width) {
+                for (int x = x0; x < Math.min(x0 + width, extent); x++) {
+                    int sx = s + x * xStride;
+                    int d = x0 * kc + x - x0;
+                    for (int k = 0; k < kc; k++) {
+                        dst[d + k * width] = src[sx + k * kStride];
+                    }
+                }
+            }
+        }
+        int last = (to - 1) * width;
+        if (extent - last < width) {
+            for (int k = 0; k < kc; k++) {
+                Arrays.fill(dst, last * kc + k * width + extent - last, last * kc + (k + 1) * width, 0f);
+            }
+        }
+    }
+
+    private static void copyPanelRow(float[] src, int s, int kStride, int extent, int width, int kc, int x0, int k,
+                                     float[] dst) {
+        System.arraycopy(src, s + k * kStride + x0, dst, x0 * kc + k * width, Math.min(width, extent - x0));
+    }
+
+    // C block (+)= packed A block (mc rows) · B panels [from, to) of a block nc wide; cBlock is C[ic, jc].
+    private static void macroKernel(float[] ap, int mc, float[] bp, int from, int to, int nc, int kc, float[] c,
+                                    int cBlock, int ldc, boolean add, float[] tile) {
+        for (int q = from; q < to; q++) {
+            int col = q * NR;
+            int nr = Math.min(NR, nc - col);
+            for (int row = 0; row < mc; row += MR) {
+                int mr = Math.min(MR, mc - row);
+                int ci = cBlock + row * ldc + col;
+                if (mr == MR && nr == NR) {
+                    microKernel(ap, row * kc, bp, col * kc, kc, c, ci, ldc, add);
+                } else {
+                    microKernel(ap, row * kc, bp, col * kc, kc, tile, 0, NR, false);
+                    for (int r = 0; r < mr; r++) {
+                        for (int j = 0; j < nr; j++) {
+                            int o = ci + r * ldc + j;
+                            c[o] = add ? c[o] + tile[r * NR + j] : tile[r * NR + j];
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // C[MR,NR] (+)= Ap[MR,kc]·Bp[kc,NR]: MR·NR/L accumulators stay in registers; per k, NR/L vector loads of
+    // packed B, MR broadcasts of packed A, and MR·NR/L fmas. C is read and written inline, without a helper:
+    // C2 stops inlining calls in a method this big, and a vector passed to a call that is not inlined is
+    // boxed, an allocation per tile.
+    private static void microKernel(float[] ap, int ai, float[] bp, int bi, int kc, float[] c, int ci, int ldc,
+                                    boolean add) {
+        FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S);
+        FloatVector c10 = FloatVector.zero(S), c11 = FloatVector.zero(S);
+        FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S);
+        FloatVector c30 = FloatVector.zero(S), c31 = FloatVector.zero(S);
+        FloatVector c40 = FloatVector.zero(S), c41 = FloatVector.zero(S);
+        FloatVector c50 = FloatVector.zero(S), c51 = FloatVector.zero(S);
+        for (int k = 0; k < kc; k++) {
+            int a = ai + k * MR;
+            int b = bi + k * NR;
+            FloatVector b0 = FloatVector.fromArray(S, bp, b);
+            FloatVector b1 = FloatVector.fromArray(S, bp, b + L);
+            FloatVector a0 = FloatVector.broadcast(S, ap[a]);
+            c00 = a0.fma(b0, c00); c01 = a0.fma(b1, c01);
+            FloatVector a1 = FloatVector.broadcast(S, ap[a + 1]);
+            c10 = a1.fma(b0, c10); c11 = a1.fma(b1, c11);
+            FloatVector a2 = FloatVector.broadcast(S, ap[a + 2]);
+            c20 = a2.fma(b0, c20); c21 = a2.fma(b1, c21);
+            FloatVector a3 = FloatVector.broadcast(S, ap[a + 3]);
+            c30 = a3.fma(b0, c30); c31 = a3.fma(b1, c31);
+            FloatVector a4 = FloatVector.broadcast(S, ap[a + 4]);
+            c40 = a4.fma(b0, c40); c41 = a4.fma(b1, c41);
+            FloatVector a5 = FloatVector.broadcast(S, ap[a + 5]);
+            c50 = a5.fma(b0, c50); c51 = a5.fma(b1, c51);
+        }
+        if (add) {
+            c00 = c00.add(FloatVector.fromArray(S, c, ci));
+            c01 = c01.add(FloatVector.fromArray(S, c, ci + L));
+            c10 = c10.add(FloatVector.fromArray(S, c, ci + ldc));
+            c11 = c11.add(FloatVector.fromArray(S, c, ci + ldc + L));
+            c20 = c20.add(FloatVector.fromArray(S, c, ci + 2 * ldc));
+            c21 = c21.add(FloatVector.fromArray(S, c, ci + 2 * ldc + L));
+            c30 = c30.add(FloatVector.fromArray(S, c, ci + 3 * ldc));
+            c31 = c31.add(FloatVector.fromArray(S, c, ci + 3 * ldc + L));
+            c40 = c40.add(FloatVector.fromArray(S, c, ci + 4 * ldc));
+            c41 = c41.add(FloatVector.fromArray(S, c, ci + 4 * ldc + L));
+            c50 = c50.add(FloatVector.fromArray(S, c, ci + 5 * ldc));
+            c51 = c51.add(FloatVector.fromArray(S, c, ci + 5 * ldc + L));
+        }
+        c00.intoArray(c, ci); c01.intoArray(c, ci + L);
+        c10.intoArray(c, ci + ldc); c11.intoArray(c, ci + ldc + L);
+        c20.intoArray(c, ci + 2 * ldc); c21.intoArray(c, ci + 2 * ldc + L);
+        c30.intoArray(c, ci + 3 * ldc); c31.intoArray(c, ci + 3 * ldc + L);
+        c40.intoArray(c, ci + 4 * ldc); c41.intoArray(c, ci + 4 * ldc + L);
+        c50.intoArray(c, ci + 5 * ldc); c51.intoArray(c, ci + 5 * ldc + L);
+    }
+
+    private static void clearUnlessAccumulating(int M, int N, float[] c, int cOff, int ldc, boolean accumulate) {
+        if (!accumulate) {
+            for (int i = 0; i < M; i++) {
+                Arrays.fill(c, cOff + i * ldc, cOff + i * ldc + N, 0f);
             }
         }
     }
