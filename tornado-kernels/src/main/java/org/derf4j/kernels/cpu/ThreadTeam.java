@@ -23,7 +23,10 @@ public final class ThreadTeam implements AutoCloseable {
         void run(int chunk);
     }
 
+    /** How long an idle worker spins before parking: steps launch kernels back to back. */
     private static final long SPIN_NANOS = 200_000;
+    /** How long the caller spins for the workers to finish before yielding its core. */
+    private static final int SPINS_BEFORE_YIELD = 2_000;
 
     private final Thread[] workers;
     private final AtomicInteger nextChunk = new AtomicInteger();
@@ -71,8 +74,14 @@ public final class ThreadTeam implements AutoCloseable {
             LockSupport.unpark(w);
         }
         drain(body, chunks);
-        while (running.get() != 0) {
-            Thread.onSpinWait();
+        // Workers usually finish within microseconds of the caller; past that, one of them has lost its
+        // core (a busy machine), and spinning here would keep it from getting the core back.
+        for (int spins = 0; running.get() != 0; spins++) {
+            if (spins < SPINS_BEFORE_YIELD) {
+                Thread.onSpinWait();
+            } else {
+                Thread.yield();
+            }
         }
         this.body = null;
         Throwable t = failure;
