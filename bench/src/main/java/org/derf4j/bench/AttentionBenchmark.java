@@ -24,7 +24,7 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * Causal self-attention, forward and forward + backward, through the public backend interface: compiled
- * graphs replayed on persistent tensors, as a training step runs them. {@code scripts/peer_attention.py}
+ * graphs replayed on persistent tensors, as a training step runs them. {@code scripts/peers.py attention}
  * times the same math in PyTorch eager.
  *
  * <p>Shapes are {@code BxTxCxNH}: GPT-2-small's attention at the training config (B=16, T=128, C=256,

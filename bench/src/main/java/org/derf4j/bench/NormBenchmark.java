@@ -38,7 +38,7 @@ import org.openjdk.jmh.annotations.Warmup;
  *       the backend's chunk size, on a {@link ThreadTeam} like the backend's.</li>
  * </ul>
  * Backward ops add into their gradients, so the gradients grow by about one unit per replay: harmless.
- * The PyTorch peer is {@code scripts/peer_derf.py}. To run (after {@code mvn -pl tornado-kernels install} and
+ * The PyTorch peer is {@code scripts/peers.py norms}. To run (after {@code mvn -pl tornado-kernels install} and
  * {@code mvn -pl bench package dependency:build-classpath -Dmdep.outputFile=target/classpath.txt}):
  * <pre>
  *   java --add-modules jdk.incubator.vector -cp "$(cat bench/target/classpath.txt):bench/target/classes" \

@@ -29,13 +29,13 @@ import org.openjdk.jmh.annotations.Warmup;
  *
  * <p>Time per op is reported in ms; the op is 2·n³ floating-point operations, so
  * {@code GFLOP/s = 2·n³ / (ms/op · 1e6)}: 2147 / (ms/op) at n = 1024, 17180 / (ms/op) at n = 2048. The peer
- * figures for the same shapes come from {@code scripts/peer_sgemm.py} (numpy with OpenBLAS, and PyTorch);
+ * figures for the same shapes come from {@code scripts/peers.py sgemm} (numpy with OpenBLAS, and PyTorch);
  * compare the two only when measured in the same session, ideally on a quiet machine.
  *
  * <pre>
  * java --add-modules jdk.incubator.vector -cp "$(cat bench/target/classpath.txt):bench/target/classes" \
  *     org.openjdk.jmh.Main SgemmBenchmark -f 1 -wi 3 -i 5              # every core
- * ... SgemmBenchmark -p threads=1                                      # one core, vs peer_sgemm.py --threads 1
+ * ... SgemmBenchmark -p threads=1                                      # one core, vs peers.py sgemm --threads 1
  * </pre>
  */
 @State(Scope.Benchmark)

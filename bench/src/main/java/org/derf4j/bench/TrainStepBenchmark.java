@@ -29,7 +29,7 @@ import org.openjdk.jmh.annotations.Warmup;
  * End-to-end training throughput: one optimizer step (forward, backward, clipping, AdamW, the loss read
  * back) of the GPT that issue #3 measures: 4 layers, width 256, 4 heads, context 128, batch 16, on
  * character-level text. Tokens per second = 16·128 / (seconds per op). The PyTorch peer is
- * {@code scripts/peer_train.py} with the same sizes.
+ * {@code scripts/peers.py train} with the same sizes.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)

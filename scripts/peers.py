@@ -1,0 +1,227 @@
+#!/usr/bin/python3
+"""The peers of derf4j's benchmarks, measured the same way: PyTorch 1.13 eager and numpy (OpenBLAS), float32
+on the CPU, every core unless told otherwise.
+
+    /usr/bin/python3 scripts/peers.py sgemm|norms|attention|train [--threads N] [--data FILE]
+
+Each peer times the same work as its JMH benchmark in bench/ (the docstrings say which) and returns
+milliseconds per operation: the median of repeated measurements after warm-up runs. `scripts/bench-kernels`
+imports this module and puts both sides of every ratio in one table.
+"""
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+
+
+def setup_threads(threads):
+    """Must run before numpy is imported: OpenBLAS reads its thread count when it loads."""
+    os.environ["OPENBLAS_NUM_THREADS"] = str(threads)
+    import torch
+    torch.set_num_threads(threads)  # Debian's build defaults to one intra-op thread
+
+
+def median_ms(step, warmup=3, repeats=15, before=None):
+    """Median wall time of step() in milliseconds; before() runs untimed ahead of each call."""
+    times = []
+    for i in range(warmup + repeats):
+        if before:
+            before()
+        start = time.perf_counter()
+        step()
+        if i >= warmup:
+            times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def sgemm(sizes=(1024, 2048)):
+    """SgemmBenchmark: out = x @ w.T, square n; numpy (OpenBLAS) and torch. GFLOP/s = 2n^3 / time."""
+    import numpy as np
+    import torch
+    rng = np.random.default_rng(42)
+    out = {}
+    for n in sizes:
+        x = rng.uniform(-1, 1, (n, n)).astype(np.float32)
+        w = rng.uniform(-1, 1, (n, n)).astype(np.float32)
+        res = np.empty((n, n), dtype=np.float32)
+        tx, tw, tres = torch.from_numpy(x), torch.from_numpy(w), torch.empty(n, n)
+        out[f"numpy sgemm {n}"] = median_ms(lambda: np.matmul(x, w.T, out=res))
+        out[f"torch sgemm {n}"] = median_ms(lambda: torch.matmul(tx, tw.t(), out=tres))
+    return out
+
+
+def norms(rows=8192, channels=768):
+    """NormBenchmark: eager Derf as a user writes it, weight * erf(alpha * x + shift) + bias, with autograd
+    (x and every parameter require grad; backward of a random dout); F.layer_norm likewise; x.clone() as the
+    copy of the same bytes."""
+    import torch
+    import torch.nn.functional as F
+    torch.manual_seed(42)
+    x = torch.randn(rows, channels, requires_grad=True)
+    dout = torch.randn(rows, channels)
+    alpha = torch.tensor(0.5, requires_grad=True)
+    shift = torch.tensor(0.1, requires_grad=True)
+    weight = (1 + 0.1 * torch.randn(channels)).requires_grad_()
+    bias = (0.1 * torch.randn(channels)).requires_grad_()
+    params = (x, alpha, shift, weight, bias)
+
+    def clear():  # as optimizer.zero_grad(set_to_none=True), outside the timed region
+        for p in params:
+            p.grad = None
+
+    def derf_forward():
+        with torch.no_grad():
+            weight * torch.erf(alpha * x + shift) + bias
+
+    def copy():
+        with torch.no_grad():
+            x.clone()
+
+    return {
+        "torch derf forward": median_ms(derf_forward, 5, 30),
+        "torch derf forward+backward": median_ms(
+            lambda: (weight * torch.erf(alpha * x + shift) + bias).backward(dout), 5, 30, clear),
+        "torch layernorm forward+backward": median_ms(
+            lambda: F.layer_norm(x, (channels,), weight, bias, 1e-5).backward(dout), 5, 30, clear),
+        "torch copy": median_ms(copy, 5, 30),
+    }
+
+
+def causal_attention(qkv, heads):
+    """The formulation of torch_reference.py's attention: Q·Kᵀ/√HS, causal mask, softmax, ·V."""
+    import torch
+    b, t, c3 = qkv.shape
+    c = c3 // 3
+    hs = c // heads
+    q, k, v = (z.view(b, t, heads, hs).transpose(1, 2) for z in qkv.split(c, dim=2))
+    scores = (q @ k.transpose(-2, -1)) / math.sqrt(hs)
+    scores = scores.masked_fill(torch.ones(t, t, dtype=torch.bool).tril().logical_not(), float("-inf"))
+    return (scores.softmax(-1) @ v).transpose(1, 2).contiguous().view(b, t, c)
+
+
+def attention(shapes=((16, 128, 256, 4), (1, 1024, 768, 12))):
+    """AttentionBenchmark: forward, and forward+backward with autograd, per B×T×C×NH."""
+    import torch
+    torch.manual_seed(42)
+    out = {}
+    for b, t, c, heads in shapes:
+        qkv = torch.randn(b, t, 3 * c).requires_grad_(True)
+        dout = torch.randn(b, t, c)
+
+        def forward():
+            with torch.no_grad():
+                causal_attention(qkv, heads)
+
+        name = f"{b}x{t}x{c}x{heads}"
+        out[f"torch attention forward {name}"] = median_ms(forward, 2, 10)
+        out[f"torch attention forward+backward {name}"] = median_ms(
+            lambda: causal_attention(qkv, heads).backward(dout), 2, 10)
+    return out
+
+
+def train(data, norm="derf", layers=4, heads=4, width=256, context=128, batch=16, steps=20):
+    """TrainStepBenchmark: one AdamW step of the same GPT (tied LM head, GELU-tanh MLP, Derf/DyT with the
+    paper's embedding scale, LayerNorm or RMSNorm) on the same character data. Returns ms per step."""
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    class Pointwise(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.alpha = nn.Parameter(torch.full((1,), 0.5))
+            self.shift = nn.Parameter(torch.zeros(1))
+            self.weight = nn.Parameter(torch.ones(width))
+            self.bias = nn.Parameter(torch.zeros(width))
+
+        def forward(self, x):
+            if norm == "derf":
+                return self.weight * torch.erf(self.alpha * x + self.shift) + self.bias
+            return self.weight * torch.tanh(self.alpha * x) + self.bias
+
+    class Rms(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = nn.Parameter(torch.ones(width))
+
+        def forward(self, x):
+            return x * torch.rsqrt((x * x).mean(-1, keepdim=True) + 1e-5) * self.weight
+
+    def make_norm():
+        return Pointwise() if norm in ("derf", "dyt") else nn.LayerNorm(width) if norm == "layernorm" else Rms()
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln_1, self.ln_2 = make_norm(), make_norm()
+            self.c_attn, self.attn_proj = nn.Linear(width, 3 * width), nn.Linear(width, width)
+            self.c_fc, self.mlp_proj = nn.Linear(width, 4 * width), nn.Linear(4 * width, width)
+
+        def forward(self, x):
+            x = x + self.attn_proj(causal_attention(self.c_attn(self.ln_1(x)), heads))
+            return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
+
+    class GPT(nn.Module):
+        def __init__(self, vocab):
+            super().__init__()
+            self.wte, self.wpe = nn.Embedding(vocab, width), nn.Embedding(context, width)
+            self.blocks = nn.ModuleList([Block() for _ in range(layers)])
+            self.ln_f = make_norm()
+            self.scale = nn.Parameter(torch.full((1,), math.sqrt(width))) if norm in ("derf", "dyt") else None
+
+        def forward(self, idx, targets):
+            x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1]))
+            if self.scale is not None:
+                x = x * self.scale
+            for blk in self.blocks:
+                x = blk(x)
+            logits = F.linear(self.ln_f(x), self.wte.weight)
+            return F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.view(-1))
+
+    torch.manual_seed(1337)
+    text = open(data, encoding="utf-8").read()
+    chars = sorted(set(text))
+    index = {ch: i for i, ch in enumerate(chars)}
+    tokens = torch.tensor([index[ch] for ch in text[: int(len(text) * 0.9)]], dtype=torch.long)
+    model = GPT(len(chars))
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=1e-3, betas=(0.9, 0.99))
+
+    def step():
+        ix = torch.randint(len(tokens) - context - 1, (batch,))
+        x = torch.stack([tokens[i:i + context] for i in ix])
+        y = torch.stack([tokens[i + 1:i + context + 1] for i in ix])
+        loss = model(x, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+
+    return {f"torch train step {norm}": median_ms(step, 3, steps)}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("peer", choices=["sgemm", "norms", "attention", "train"])
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--data", help="train: a UTF-8 text file")
+    parser.add_argument("--norm", default="derf", help="train: derf, dyt, layernorm or rmsnorm")
+    args = parser.parse_args()
+    setup_threads(args.threads)
+    if args.peer == "train":
+        if not args.data:
+            sys.exit("peers.py train needs --data FILE")
+        result = train(args.data, args.norm)
+    else:
+        result = {"sgemm": sgemm, "norms": norms, "attention": attention}[args.peer]()
+    for name, ms in result.items():
+        print(json.dumps({"peer": name, "ms": round(ms, 4), "threads": args.threads}))
+
+
+if __name__ == "__main__":
+    main()
