@@ -217,6 +217,7 @@ final class CpuCompiler {
         float[][] partGamma = new float[chunks][c];
         float[][] partBeta = new float[chunks][c];
         double[][] partScalars = new double[chunks][2];
+        float[][] lanes = Lanes.scratch(chunks);
         Runnable body = parallel(rows, chunkRows, (from, to, chunk) -> {
             Arrays.fill(partGamma[chunk], 0f);
             Arrays.fill(partBeta[chunk], 0f);
@@ -226,7 +227,7 @@ final class CpuCompiler {
                         partScalars[chunk], dout, x, alpha[0], shift[0], gamma, c, from, to);
             } else {
                 PointwiseNormKernels.backward(kind, dx, partGamma[chunk], partBeta[chunk], partScalars[chunk], dout,
-                        x, alpha[0], shift[0], gamma, c, from, to);
+                        x, alpha[0], shift[0], gamma, c, from, to, lanes[chunk]);
             }
         });
         int usedChunks = reference ? 1 : chunks;
@@ -256,11 +257,14 @@ final class CpuCompiler {
         float[] beta = f(l.beta());
         float eps = l.eps();
         int c = l.x().dim(-1);
-        return parallel(l.x().rows(), rowsPerChunk(c), (from, to, chunk) -> {
+        int rows = l.x().rows();
+        int chunkRows = rowsPerChunk(c);
+        float[][] lanes = Lanes.scratch(ThreadTeam.chunks(rows, chunkRows));
+        return parallel(rows, chunkRows, (from, to, chunk) -> {
             if (reference) {
                 LayerNormKernels.forwardReference(out, mean, rstd, x, gamma, beta, eps, c, from, to);
             } else {
-                LayerNormKernels.forward(out, mean, rstd, x, gamma, beta, eps, c, from, to);
+                LayerNormKernels.forward(out, mean, rstd, x, gamma, beta, eps, c, from, to, lanes[chunk]);
             }
         });
     }
@@ -280,6 +284,7 @@ final class CpuCompiler {
         int chunks = ThreadTeam.chunks(rows, chunkRows);
         float[][] partGamma = new float[chunks][c];
         float[][] partBeta = new float[chunks][c];
+        float[][] lanes = Lanes.scratch(chunks);
         Runnable body = parallel(rows, chunkRows, (from, to, chunk) -> {
             Arrays.fill(partGamma[chunk], 0f);
             Arrays.fill(partBeta[chunk], 0f);
@@ -288,7 +293,7 @@ final class CpuCompiler {
                         c, from, to);
             } else {
                 LayerNormKernels.backward(dx, partGamma[chunk], partBeta[chunk], dout, x, mean, rstd, gamma, c, from,
-                        to);
+                        to, lanes[chunk]);
             }
         });
         int usedChunks = reference ? 1 : chunks;
@@ -308,11 +313,14 @@ final class CpuCompiler {
         float[] gamma = f(r.gamma());
         float eps = r.eps();
         int c = r.x().dim(-1);
-        return parallel(r.x().rows(), rowsPerChunk(c), (from, to, chunk) -> {
+        int rows = r.x().rows();
+        int chunkRows = rowsPerChunk(c);
+        float[][] lanes = Lanes.scratch(ThreadTeam.chunks(rows, chunkRows));
+        return parallel(rows, chunkRows, (from, to, chunk) -> {
             if (reference) {
                 RmsNormKernels.forwardReference(out, rstd, x, gamma, eps, c, from, to);
             } else {
-                RmsNormKernels.forward(out, rstd, x, gamma, eps, c, from, to);
+                RmsNormKernels.forward(out, rstd, x, gamma, eps, c, from, to, lanes[chunk]);
             }
         });
     }
@@ -329,12 +337,13 @@ final class CpuCompiler {
         int chunkRows = reductionChunkRows(rows);
         int chunks = ThreadTeam.chunks(rows, chunkRows);
         float[][] partGamma = new float[chunks][c];
+        float[][] lanes = Lanes.scratch(chunks);
         Runnable body = parallel(rows, chunkRows, (from, to, chunk) -> {
             Arrays.fill(partGamma[chunk], 0f);
             if (reference) {
                 RmsNormKernels.backwardReference(dx, partGamma[chunk], dout, x, rstd, gamma, c, from, to);
             } else {
-                RmsNormKernels.backward(dx, partGamma[chunk], dout, x, rstd, gamma, c, from, to);
+                RmsNormKernels.backward(dx, partGamma[chunk], dout, x, rstd, gamma, c, from, to, lanes[chunk]);
             }
         });
         int usedChunks = reference ? 1 : chunks;

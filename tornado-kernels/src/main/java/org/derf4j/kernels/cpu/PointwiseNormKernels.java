@@ -11,9 +11,10 @@ import org.derf4j.kernels.PointwiseNorm.Kind;
  *   <li>{@code forwardReference}/{@code backwardReference}: scalar, one element at a time.</li>
  *   <li>{@code forward}/{@code backward}: Vector API, one pass over each row; erf, erf' = 2/√π·exp(−z²)
  *       and tanh are {@link Erf}'s and {@link Tanh}'s inline vector forms (VectorOperators.EXP and TANH
- *       call out of line, and round differently before and after the JIT compiles them). The backward
- *       fuses all five gradients into that pass: dα and ds accumulate in float lanes over a row, then in
- *       double. The columns that fill no vector go to the scalar row code of the reference.</li>
+ *       call out of line, and round differently before and after the JIT compiles them), called straight
+ *       from the loop (see {@link Lanes} for why). The backward fuses all five gradients into that pass:
+ *       dα and ds accumulate in float lanes over a row, then in double. The columns that fill no vector go
+ *       to the scalar row code of the reference.</li>
  * </ol>
  */
 final class PointwiseNormKernels {
@@ -36,17 +37,6 @@ final class PointwiseNormKernels {
         }
         float t = (float) Math.tanh(z);
         return 1f - t * t;
-    }
-
-    static FloatVector f(Kind kind, FloatVector z) {
-        return kind == Kind.DERF ? Erf.erf(z) : Tanh.tanh(z);
-    }
-
-    /** f'(z) given fz = f(z): erf' needs z, tanh' only tanh. */
-    static FloatVector fPrime(Kind kind, FloatVector z, FloatVector fz) {
-        return kind == Kind.DERF
-                ? Erf.derivative(z)
-                : fz.neg().fma(fz, z.broadcast(1f));
     }
 
     // out[row,c] = gamma[c]·f(alpha·x[row,c] + shift) + beta[c]
@@ -95,22 +85,27 @@ final class PointwiseNormKernels {
 
     static void forward(Kind kind, float[] out, float[] x, float alpha, float shift, float[] gamma, float[] beta,
                         int C, int from, int to) {
+        boolean derf = kind == Kind.DERF;
         int bound = S.loopBound(C);
         for (int row = from; row < to; row++) {
             int o = row * C;
             for (int c = 0; c < bound; c += S.length()) {
                 FloatVector z = FloatVector.fromArray(S, x, o + c).fma(alpha, shift);
-                FloatVector g = FloatVector.fromArray(S, gamma, c);
-                f(kind, z).fma(g, FloatVector.fromArray(S, beta, c)).intoArray(out, o + c);
+                FloatVector fz = derf ? Erf.erf(z) : Tanh.tanh(z);
+                fz.fma(FloatVector.fromArray(S, gamma, c), FloatVector.fromArray(S, beta, c)).intoArray(out, o + c);
             }
             forwardRow(kind, out, x, alpha, shift, gamma, beta, o, bound, C);
         }
     }
 
+    /** backwardReference; {@code lanes} is a scratch row for {@link Lanes#sum}. */
     static void backward(Kind kind, float[] dx, float[] dgamma, float[] dbeta, double[] sums, float[] dout,
-                         float[] x, float alpha, float shift, float[] gamma, int C, int from, int to) {
+                         float[] x, float alpha, float shift, float[] gamma, int C, int from, int to,
+                         float[] lanes) {
+        boolean derf = kind == Kind.DERF;
         int bound = S.loopBound(C);
         FloatVector alphas = FloatVector.broadcast(S, alpha);
+        FloatVector ones = FloatVector.broadcast(S, 1f);
         for (int row = from; row < to; row++) {
             int o = row * C;
             FloatVector dalpha = FloatVector.zero(S);
@@ -119,16 +114,19 @@ final class PointwiseNormKernels {
                 FloatVector xv = FloatVector.fromArray(S, x, o + c);
                 FloatVector d = FloatVector.fromArray(S, dout, o + c);
                 FloatVector z = xv.fma(alpha, shift);
-                FloatVector fz = f(kind, z);
-                FloatVector g = d.mul(FloatVector.fromArray(S, gamma, c)).mul(fPrime(kind, z, fz)); // dL/dz
+                FloatVector fz = derf ? Erf.erf(z) : Tanh.tanh(z);
+                FloatVector dfz = derf ? Erf.derivative(z) : fz.neg().fma(fz, ones); // tanh' = 1 − tanh²
+                FloatVector g = d.mul(FloatVector.fromArray(S, gamma, c)).mul(dfz); // dL/dz
                 g.fma(alphas, FloatVector.fromArray(S, dx, o + c)).intoArray(dx, o + c);
                 d.fma(fz, FloatVector.fromArray(S, dgamma, c)).intoArray(dgamma, c);
                 d.add(FloatVector.fromArray(S, dbeta, c)).intoArray(dbeta, c);
                 dalpha = g.fma(xv, dalpha);
                 dshift = dshift.add(g);
             }
-            sums[0] += Lanes.sum(dalpha);
-            sums[1] += Lanes.sum(dshift);
+            dalpha.intoArray(lanes, 0);
+            sums[0] += Lanes.sum(lanes);
+            dshift.intoArray(lanes, 0);
+            sums[1] += Lanes.sum(lanes);
             backwardRow(kind, dx, dgamma, dbeta, sums, dout, x, alpha, shift, gamma, o, bound, C);
         }
     }
