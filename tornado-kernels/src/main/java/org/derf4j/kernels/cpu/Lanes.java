@@ -12,14 +12,14 @@ import jdk.incubator.vector.VectorSpecies;
  *       in the interpreter (lane by lane) and in C2, so a replay's bits changed once the kernel was compiled,
  *       and a run resumed in a fresh JVM diverged from the original. The same holds for
  *       {@code VectorOperators.EXP} and {@code TANH} (the interpreter's Math.exp per lane against C2's vector
- *       library); {@link Tanh} replaces TANH. Order-free reductions (MAX, MIN) are fine.</li>
+ *       library); {@link Exp} and {@link Tanh} replace them. Order-free reductions (MAX, MIN) are fine.</li>
  *   <li><b>No vector crosses a call that may not be inlined.</b> A FloatVector lives in registers only within
  *       one compiled method: passed to, or returned from, a method C2 leaves out of line, it is boxed, that is
  *       allocated. C2 inlines by size and call-site frequency, so a helper called once per row can stay out of
  *       line (it did: a 78-bytecode lane sum, "callee is too large", allocated ~100 KB per Derf backward).
  *       A row's accumulator is therefore spilled with {@code intoArray} (an intrinsic) into a scratch row of
  *       {@link #S}{@code .length()} floats, which the compiler allocates per chunk, and summed from there by
- *       {@link #sum}. Helpers that do take vectors ({@link Erf}, {@link Tanh}) are small and
+ *       {@link #sum}. Helpers that do take vectors ({@link Erf}, {@link Tanh}, {@link Exp}) are small and
  *       called only from innermost loops, where C2 inlines them; {@code CpuBackendTest} checks both rules.</li>
  * </ul>
  */

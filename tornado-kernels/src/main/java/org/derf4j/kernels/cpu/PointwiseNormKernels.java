@@ -23,9 +23,6 @@ final class PointwiseNormKernels {
 
     private static final VectorSpecies<Float> S = Lanes.S;
 
-    /** 2/√π, the slope of erf at 0. */
-    static final float TWO_OVER_SQRT_PI = 1.1283791670955126f;
-
     static float f(Kind kind, float z) {
         return kind == Kind.DERF ? Erf.erf(z) : (float) Math.tanh(z);
     }
@@ -33,7 +30,7 @@ final class PointwiseNormKernels {
     /** f'(z): 2/√π·exp(−z²) for erf, 1 − tanh² for tanh. */
     static float fPrime(Kind kind, float z) {
         if (kind == Kind.DERF) {
-            return TWO_OVER_SQRT_PI * (float) Math.exp(-z * z);
+            return Erf.TWO_OVER_SQRT_PI * (float) Math.exp(-z * z);
         }
         float t = (float) Math.tanh(z);
         return 1f - t * t;
