@@ -168,9 +168,11 @@ final class CpuCompiler {
         // Each chunk owns a slice of channels, so the scatter needs no atomics.
         int channelsPerChunk = 64;
         double[] partial = new double[ThreadTeam.chunks(c, channelsPerChunk)];
+        float[][] lanes = Lanes.scratch(partial.length);
         Runnable scatter = parallel(c, channelsPerChunk, (c0, c1, chunk) -> partial[chunk] = reference
                 ? EmbeddingKernels.backwardReference(dwte, dwpe, dout, tokens, wte, wpe, scale[0], n, t, c, v, c0, c1)
-                : EmbeddingKernels.backward(dwte, dwpe, dout, tokens, wte, wpe, scale[0], n, t, c, v, c0, c1));
+                : EmbeddingKernels.backward(dwte, dwpe, dout, tokens, wte, wpe, scale[0], n, t, c, v, c0, c1,
+                        lanes[chunk]));
         return () -> {
             Arrays.fill(partial, 0);
             scatter.run();
@@ -532,9 +534,11 @@ final class CpuCompiler {
         double[] partLoss = new double[chunks];
         int[] hits = new int[chunks];
         float[] gradScale = new float[1];
+        float[][] lanes = Lanes.scratch(chunks);
         Runnable rows = parallel(n, chunkRows, (from, to, chunk) -> partLoss[chunk] = reference
                 ? CrossEntropyKernels.rowsReference(dlogits, logits, targets, gradScale[0], v, from, to, hits, chunk)
-                : CrossEntropyKernels.rows(dlogits, logits, targets, gradScale[0], v, from, to, hits, chunk));
+                : CrossEntropyKernels.rows(dlogits, logits, targets, gradScale[0], v, from, to, hits, chunk,
+                        lanes[chunk]));
         int usedChunks = reference ? 1 : chunks;
         return () -> {
             int valid = CrossEntropyKernels.countTargets(targets, n, v);
@@ -560,12 +564,13 @@ final class CpuCompiler {
         float maxNorm = g.maxNorm();
         Segments segments = new Segments(g.grads(), reference ? Integer.MAX_VALUE : ELEMENTS_PER_CHUNK);
         double[] partial = new double[segments.count()];
+        float[][] lanes = Lanes.scratch(segments.count());
         Runnable sums = parallel(segments.count(), 1, (from, to, chunk) -> {
             for (int s = from; s < to; s++) {
                 float[] a = segments.array(s);
                 partial[s] = reference
                         ? AdamWKernels.sumSquaresReference(a, segments.from(s), segments.to(s))
-                        : AdamWKernels.sumSquares(a, segments.from(s), segments.to(s));
+                        : AdamWKernels.sumSquares(a, segments.from(s), segments.to(s), lanes[chunk]);
             }
         });
         return () -> {
