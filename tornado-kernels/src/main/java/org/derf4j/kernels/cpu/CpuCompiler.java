@@ -2,6 +2,7 @@ package org.derf4j.kernels.cpu;
 
 import java.util.Arrays;
 import java.util.List;
+import java.util.function.IntConsumer;
 import org.derf4j.kernels.AdamW;
 import org.derf4j.kernels.Attention;
 import org.derf4j.kernels.CrossEntropy;
@@ -191,13 +192,18 @@ final class CpuCompiler {
         float[] gamma = f(p.gamma());
         float[] beta = f(p.beta());
         int c = p.x().dim(-1);
-        return parallel(p.x().rows(), rowsPerChunk(c), (from, to, chunk) -> {
-            if (reference) {
-                PointwiseNormKernels.forwardReference(kind, out, x, alpha[0], shift[0], gamma, beta, c, from, to);
-            } else {
-                PointwiseNormKernels.forward(kind, out, x, alpha[0], shift[0], gamma, beta, c, from, to);
-            }
-        });
+        // One lambda per kernel, so that C2 compiles the Derf and DyT kernels apart (see PointwiseNormKernels).
+        RangeBody body;
+        if (reference) {
+            body = (from, to, chunk) ->
+                    PointwiseNormKernels.forwardReference(kind, out, x, alpha[0], shift[0], gamma, beta, c, from, to);
+        } else if (kind == PointwiseNorm.Kind.DERF) {
+            body = (from, to, chunk) ->
+                    PointwiseNormKernels.forwardDerf(out, x, alpha[0], shift[0], gamma, beta, c, from, to);
+        } else {
+            body = (from, to, chunk) -> PointwiseNormKernels.forwardDyt(out, x, alpha[0], gamma, beta, c, from, to);
+        }
+        return parallel(p.x().rows(), rowsPerChunk(c), body);
     }
 
     private Runnable pointwiseNormBackward(PointwiseNorm.Backward p) {
@@ -220,18 +226,33 @@ final class CpuCompiler {
         float[][] partBeta = new float[chunks][c];
         double[][] partScalars = new double[chunks][2];
         float[][] lanes = Lanes.scratch(chunks);
-        Runnable body = parallel(rows, chunkRows, (from, to, chunk) -> {
+        IntConsumer clear = chunk -> {
             Arrays.fill(partGamma[chunk], 0f);
             Arrays.fill(partBeta[chunk], 0f);
             Arrays.fill(partScalars[chunk], 0);
-            if (reference) {
+        };
+        // One lambda per kernel, so that C2 compiles the Derf and DyT kernels apart (see PointwiseNormKernels).
+        RangeBody kernel;
+        if (reference) {
+            kernel = (from, to, chunk) -> {
+                clear.accept(chunk);
                 PointwiseNormKernels.backwardReference(kind, dx, partGamma[chunk], partBeta[chunk],
                         partScalars[chunk], dout, x, alpha[0], shift[0], gamma, c, from, to);
-            } else {
-                PointwiseNormKernels.backward(kind, dx, partGamma[chunk], partBeta[chunk], partScalars[chunk], dout,
+            };
+        } else if (kind == PointwiseNorm.Kind.DERF) {
+            kernel = (from, to, chunk) -> {
+                clear.accept(chunk);
+                PointwiseNormKernels.backwardDerf(dx, partGamma[chunk], partBeta[chunk], partScalars[chunk], dout,
                         x, alpha[0], shift[0], gamma, c, from, to, lanes[chunk]);
-            }
-        });
+            };
+        } else {
+            kernel = (from, to, chunk) -> {
+                clear.accept(chunk);
+                PointwiseNormKernels.backwardDyt(dx, partGamma[chunk], partBeta[chunk], partScalars[chunk], dout,
+                        x, alpha[0], gamma, c, from, to, lanes[chunk]);
+            };
+        }
+        Runnable body = parallel(rows, chunkRows, kernel);
         int usedChunks = reference ? 1 : chunks;
         return () -> {
             body.run();
