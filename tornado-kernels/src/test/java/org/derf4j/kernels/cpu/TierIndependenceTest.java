@@ -53,7 +53,7 @@ class TierIndependenceTest {
             AllocationMeter meter = new AllocationMeter();
             long[] before = new long[meter.threads()];
             long[] after = new long[meter.threads()];
-            float[] losses = new float[STEPS];
+            float[][] losses = new float[STEPS][1];
             Map<String, String> first = null;
             long allocated;
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
@@ -92,26 +92,26 @@ class TierIndependenceTest {
              TinyModel model = new TinyModel(backend, TinyModel.Dims.SMALL);
              Executable step = backend.compile(model.step)) {
             model.randomize(new SplittableRandom(seed));
-            float[] losses = new float[STEPS];
+            float[][] losses = new float[STEPS][1];
             steps(backend, model, step, losses);
             fingerprint(model, losses).forEach((name, value) -> System.out.println(name + " " + value));
         }
     }
 
-    private static void steps(CpuBackend backend, TinyModel model, Executable step, float[] losses) {
-        float[] loss = new float[1];
-        for (int s = 0; s < STEPS; s++) {
+    /** The steps, each step's loss downloaded into {@code losses[step]} (arrays of one, allocated by the caller). */
+    private static void steps(CpuBackend backend, TinyModel model, Executable step, float[][] losses) {
+        for (float[] loss : losses) {
             step.run();
             backend.download(model.loss, loss);
-            losses[s] = loss[0];
         }
     }
 
     /** Each step's loss (value and bits), then a hash of every tensor's bits, by name. */
-    private static Map<String, String> fingerprint(TinyModel model, float[] losses) {
+    private static Map<String, String> fingerprint(TinyModel model, float[][] losses) {
         Map<String, String> print = new LinkedHashMap<>();
         for (int s = 0; s < losses.length; s++) {
-            print.put("loss@" + (s + 1), losses[s] + "/" + Integer.toHexString(Float.floatToRawIntBits(losses[s])));
+            float loss = losses[s][0];
+            print.put("loss@" + (s + 1), loss + "/" + Integer.toHexString(Float.floatToRawIntBits(loss)));
         }
         model.bits().forEach((name, bits) -> print.put(name, Integer.toHexString(Arrays.hashCode(bits))));
         return print;
