@@ -16,7 +16,8 @@ import jdk.incubator.vector.VectorSpecies;
  *       micro-kernel widths, so any HS runs with no leftover code. Every product of two tiles is the
  *       register-blocked micro-kernel {@link #addProduct4x4}. Scores are kept key-major (a tile of
  *       Sᵀ = K·Qᵀ), so the softmax works on vectors of queries with no horizontal reductions, and the causal
- *       mask is written into the tile as −∞, which exp turns into 0, so the vector loops carry no masks.
+ *       mask is written into the tile as −∞, which exp ({@link Exp}'s, the same bits in every JIT tier) turns
+ *       into 0, so the vector loops carry no masks.
  *       <ul>
  *         <li>The forward keeps a running max and sum per query (online softmax): one BK×BQ tile of scores
  *             at most, never T×T.</li>

@@ -18,8 +18,9 @@ import jdk.incubator.vector.VectorOperators;
  * field of 0, that is 2ⁿ = 0.
  *
  * <p>Within 1.06 ulps (relative 8.9e-8) wherever eˣ is a normal float, x ≥ −87.33; below, within 8.4e-39
- * absolute, and exactly 0 from x ≈ −87.7 down to −∞ (a masked score). e⁰ = 1 exactly. Past X_MAX it saturates
- * at e⁸⁸ ≈ 1.65e38, +∞ included: the kernels exponentiate x − max ≤ 0. NaN stays NaN.
+ * absolute, and exactly 0 from x ≈ −87.7 down to −∞ (a masked score). e⁰ = 1 exactly. Past X_MAX it
+ * saturates at e⁸⁸ ≈ 1.65e38, +∞ included (softmax exponentiates x − max ≤ 0; GELU's 1/(1 + e⁻²ᵘ) needs
+ * there only a huge value). NaN stays NaN.
  *
  * <p>It replaces VectorOperators.EXP, which C2 compiles to a call to a vector math library (in a fused
  * backward the JIT then spilled the live vectors around every call) and which rounds differently from the
