@@ -58,6 +58,10 @@ def erf(p, x):
     return {"out": torch.erf(x)}
 
 
+def exp(p, x):
+    return {"out": torch.exp(x)}
+
+
 def residual(p, a, b):
     return {"out": a + b}
 
@@ -175,7 +179,7 @@ def gpt(p, tokens, targets):
 
 
 OPS = {f.__name__: f for f in (derf, dyt, layernorm, rmsnorm, linear, gelu, residual, attention, embedding,
-                                cross_entropy, adamw, grad_clip, erf, gpt)}
+                                cross_entropy, adamw, grad_clip, erf, exp, gpt)}
 
 
 def read_exact(n):

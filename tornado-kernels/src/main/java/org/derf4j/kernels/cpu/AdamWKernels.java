@@ -19,7 +19,7 @@ final class AdamWKernels {
     private AdamWKernels() {
     }
 
-    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Float> S = Lanes.S;
 
     // p, m, v updated in place from g · clipFactor; see org.derf4j.kernels.AdamW for the formula.
     static void stepReference(float[] p, float[] g, float[] m, float[] v, float[] hyper, float clipFactor,
@@ -72,8 +72,9 @@ final class AdamWKernels {
         return s;
     }
 
-    // Vector lanes accumulate in float over one block, then the block sum goes to double.
-    static double sumSquares(float[] g, int from, int to) {
+    // Vector lanes accumulate in float over one block, then the block sum goes to double; lanes is a scratch
+    // row for Lanes.sum.
+    static double sumSquares(float[] g, int from, int to, float[] lanes) {
         double total = 0;
         int i = from;
         int bound = from + S.loopBound(to - from);
@@ -84,7 +85,8 @@ final class AdamWKernels {
                 FloatVector x = FloatVector.fromArray(S, g, i);
                 acc = x.fma(x, acc);
             }
-            total += acc.reduceLanes(jdk.incubator.vector.VectorOperators.ADD);
+            acc.intoArray(lanes, 0);
+            total += Lanes.sum(lanes);
         }
         return total + sumSquaresReference(g, i, to);
     }

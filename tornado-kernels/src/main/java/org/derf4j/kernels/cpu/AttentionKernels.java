@@ -2,7 +2,6 @@ package org.derf4j.kernels.cpu;
 
 import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -17,7 +16,8 @@ import jdk.incubator.vector.VectorSpecies;
  *       micro-kernel widths, so any HS runs with no leftover code. Every product of two tiles is the
  *       register-blocked micro-kernel {@link #addProduct4x4}. Scores are kept key-major (a tile of
  *       Sᵀ = K·Qᵀ), so the softmax works on vectors of queries with no horizontal reductions, and the causal
- *       mask is written into the tile as −∞, which exp turns into 0, so the vector loops carry no masks.
+ *       mask is written into the tile as −∞, which exp ({@link Exp}'s, the same bits in every JIT tier) turns
+ *       into 0, so the vector loops carry no masks.
  *       <ul>
  *         <li>The forward keeps a running max and sum per query (online softmax): one BK×BQ tile of scores
  *             at most, never T×T.</li>
@@ -292,11 +292,11 @@ final class AttentionKernels {
                 FloatVector tileSum = FloatVector.zero(S);
                 for (int j = 0; j < nk; j++) {
                     int at = j * BQ + i;
-                    FloatVector e = FloatVector.fromArray(S, s.pT, at).sub(newMax).lanewise(VectorOperators.EXP);
+                    FloatVector e = Exp.exp(FloatVector.fromArray(S, s.pT, at).sub(newMax));
                     e.intoArray(s.pT, at);
                     tileSum = tileSum.add(e);
                 }
-                FloatVector rescale = oldMax.sub(newMax).lanewise(VectorOperators.EXP); // 0 where oldMax = −∞
+                FloatVector rescale = Exp.exp(oldMax.sub(newMax)); // 0 where oldMax = −∞
                 FloatVector.fromArray(S, s.sum, i).fma(rescale, tileSum).intoArray(s.sum, i);
                 newMax.intoArray(s.max, i);
                 rescale.intoArray(s.rescale, i);
@@ -413,8 +413,8 @@ final class AttentionKernels {
                     Arrays.fill(s.pT, at, at + first, Float.NEGATIVE_INFINITY);
                     Arrays.fill(s.pT, at + end, at + cols, Float.NEGATIVE_INFINITY);
                     for (int i = 0; i < cols; i += L) {
-                        FloatVector p = FloatVector.fromArray(S, s.pT, at + i)
-                                .sub(FloatVector.fromArray(S, s.rowLse, q0 + i)).lanewise(VectorOperators.EXP);
+                        FloatVector p = Exp.exp(FloatVector.fromArray(S, s.pT, at + i)
+                                .sub(FloatVector.fromArray(S, s.rowLse, q0 + i)));
                         p.intoArray(s.pT, at + i);
                         FloatVector dp = FloatVector.fromArray(S, s.dsT, at + i);
                         p.mul(dp.sub(FloatVector.fromArray(S, s.rowD, q0 + i))).intoArray(s.dsT, at + i);

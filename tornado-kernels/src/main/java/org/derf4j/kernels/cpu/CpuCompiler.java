@@ -2,6 +2,7 @@ package org.derf4j.kernels.cpu;
 
 import java.util.Arrays;
 import java.util.List;
+import java.util.function.IntConsumer;
 import org.derf4j.kernels.AdamW;
 import org.derf4j.kernels.Attention;
 import org.derf4j.kernels.CrossEntropy;
@@ -168,9 +169,11 @@ final class CpuCompiler {
         // Each chunk owns a slice of channels, so the scatter needs no atomics.
         int channelsPerChunk = 64;
         double[] partial = new double[ThreadTeam.chunks(c, channelsPerChunk)];
+        float[][] lanes = Lanes.scratch(partial.length);
         Runnable scatter = parallel(c, channelsPerChunk, (c0, c1, chunk) -> partial[chunk] = reference
                 ? EmbeddingKernels.backwardReference(dwte, dwpe, dout, tokens, wte, wpe, scale[0], n, t, c, v, c0, c1)
-                : EmbeddingKernels.backward(dwte, dwpe, dout, tokens, wte, wpe, scale[0], n, t, c, v, c0, c1));
+                : EmbeddingKernels.backward(dwte, dwpe, dout, tokens, wte, wpe, scale[0], n, t, c, v, c0, c1,
+                        lanes[chunk]));
         return () -> {
             Arrays.fill(partial, 0);
             scatter.run();
@@ -189,13 +192,18 @@ final class CpuCompiler {
         float[] gamma = f(p.gamma());
         float[] beta = f(p.beta());
         int c = p.x().dim(-1);
-        return parallel(p.x().rows(), rowsPerChunk(c), (from, to, chunk) -> {
-            if (reference) {
-                PointwiseNormKernels.forwardReference(kind, out, x, alpha[0], shift[0], gamma, beta, c, from, to);
-            } else {
-                PointwiseNormKernels.forward(kind, out, x, alpha[0], shift[0], gamma, beta, c, from, to);
-            }
-        });
+        // One lambda per kernel, so that C2 compiles the Derf and DyT kernels apart (see PointwiseNormKernels).
+        RangeBody body;
+        if (reference) {
+            body = (from, to, chunk) ->
+                    PointwiseNormKernels.forwardReference(kind, out, x, alpha[0], shift[0], gamma, beta, c, from, to);
+        } else if (kind == PointwiseNorm.Kind.DERF) {
+            body = (from, to, chunk) ->
+                    PointwiseNormKernels.forwardDerf(out, x, alpha[0], shift[0], gamma, beta, c, from, to);
+        } else {
+            body = (from, to, chunk) -> PointwiseNormKernels.forwardDyt(out, x, alpha[0], gamma, beta, c, from, to);
+        }
+        return parallel(p.x().rows(), rowsPerChunk(c), body);
     }
 
     private Runnable pointwiseNormBackward(PointwiseNorm.Backward p) {
@@ -217,18 +225,34 @@ final class CpuCompiler {
         float[][] partGamma = new float[chunks][c];
         float[][] partBeta = new float[chunks][c];
         double[][] partScalars = new double[chunks][2];
-        Runnable body = parallel(rows, chunkRows, (from, to, chunk) -> {
+        float[][] lanes = Lanes.scratch(chunks);
+        IntConsumer clear = chunk -> {
             Arrays.fill(partGamma[chunk], 0f);
             Arrays.fill(partBeta[chunk], 0f);
             Arrays.fill(partScalars[chunk], 0);
-            if (reference) {
+        };
+        // One lambda per kernel, so that C2 compiles the Derf and DyT kernels apart (see PointwiseNormKernels).
+        RangeBody kernel;
+        if (reference) {
+            kernel = (from, to, chunk) -> {
+                clear.accept(chunk);
                 PointwiseNormKernels.backwardReference(kind, dx, partGamma[chunk], partBeta[chunk],
                         partScalars[chunk], dout, x, alpha[0], shift[0], gamma, c, from, to);
-            } else {
-                PointwiseNormKernels.backward(kind, dx, partGamma[chunk], partBeta[chunk], partScalars[chunk], dout,
-                        x, alpha[0], shift[0], gamma, c, from, to);
-            }
-        });
+            };
+        } else if (kind == PointwiseNorm.Kind.DERF) {
+            kernel = (from, to, chunk) -> {
+                clear.accept(chunk);
+                PointwiseNormKernels.backwardDerf(dx, partGamma[chunk], partBeta[chunk], partScalars[chunk], dout,
+                        x, alpha[0], shift[0], gamma, c, from, to, lanes[chunk]);
+            };
+        } else {
+            kernel = (from, to, chunk) -> {
+                clear.accept(chunk);
+                PointwiseNormKernels.backwardDyt(dx, partGamma[chunk], partBeta[chunk], partScalars[chunk], dout,
+                        x, alpha[0], gamma, c, from, to, lanes[chunk]);
+            };
+        }
+        Runnable body = parallel(rows, chunkRows, kernel);
         int usedChunks = reference ? 1 : chunks;
         return () -> {
             body.run();
@@ -256,11 +280,14 @@ final class CpuCompiler {
         float[] beta = f(l.beta());
         float eps = l.eps();
         int c = l.x().dim(-1);
-        return parallel(l.x().rows(), rowsPerChunk(c), (from, to, chunk) -> {
+        int rows = l.x().rows();
+        int chunkRows = rowsPerChunk(c);
+        float[][] lanes = Lanes.scratch(ThreadTeam.chunks(rows, chunkRows));
+        return parallel(rows, chunkRows, (from, to, chunk) -> {
             if (reference) {
                 LayerNormKernels.forwardReference(out, mean, rstd, x, gamma, beta, eps, c, from, to);
             } else {
-                LayerNormKernels.forward(out, mean, rstd, x, gamma, beta, eps, c, from, to);
+                LayerNormKernels.forward(out, mean, rstd, x, gamma, beta, eps, c, from, to, lanes[chunk]);
             }
         });
     }
@@ -280,6 +307,7 @@ final class CpuCompiler {
         int chunks = ThreadTeam.chunks(rows, chunkRows);
         float[][] partGamma = new float[chunks][c];
         float[][] partBeta = new float[chunks][c];
+        float[][] lanes = Lanes.scratch(chunks);
         Runnable body = parallel(rows, chunkRows, (from, to, chunk) -> {
             Arrays.fill(partGamma[chunk], 0f);
             Arrays.fill(partBeta[chunk], 0f);
@@ -288,7 +316,7 @@ final class CpuCompiler {
                         c, from, to);
             } else {
                 LayerNormKernels.backward(dx, partGamma[chunk], partBeta[chunk], dout, x, mean, rstd, gamma, c, from,
-                        to);
+                        to, lanes[chunk]);
             }
         });
         int usedChunks = reference ? 1 : chunks;
@@ -308,11 +336,14 @@ final class CpuCompiler {
         float[] gamma = f(r.gamma());
         float eps = r.eps();
         int c = r.x().dim(-1);
-        return parallel(r.x().rows(), rowsPerChunk(c), (from, to, chunk) -> {
+        int rows = r.x().rows();
+        int chunkRows = rowsPerChunk(c);
+        float[][] lanes = Lanes.scratch(ThreadTeam.chunks(rows, chunkRows));
+        return parallel(rows, chunkRows, (from, to, chunk) -> {
             if (reference) {
                 RmsNormKernels.forwardReference(out, rstd, x, gamma, eps, c, from, to);
             } else {
-                RmsNormKernels.forward(out, rstd, x, gamma, eps, c, from, to);
+                RmsNormKernels.forward(out, rstd, x, gamma, eps, c, from, to, lanes[chunk]);
             }
         });
     }
@@ -329,12 +360,13 @@ final class CpuCompiler {
         int chunkRows = reductionChunkRows(rows);
         int chunks = ThreadTeam.chunks(rows, chunkRows);
         float[][] partGamma = new float[chunks][c];
+        float[][] lanes = Lanes.scratch(chunks);
         Runnable body = parallel(rows, chunkRows, (from, to, chunk) -> {
             Arrays.fill(partGamma[chunk], 0f);
             if (reference) {
                 RmsNormKernels.backwardReference(dx, partGamma[chunk], dout, x, rstd, gamma, c, from, to);
             } else {
-                RmsNormKernels.backward(dx, partGamma[chunk], dout, x, rstd, gamma, c, from, to);
+                RmsNormKernels.backward(dx, partGamma[chunk], dout, x, rstd, gamma, c, from, to, lanes[chunk]);
             }
         });
         int usedChunks = reference ? 1 : chunks;
@@ -544,9 +576,11 @@ final class CpuCompiler {
         double[] partLoss = new double[chunks];
         int[] hits = new int[chunks];
         float[] gradScale = new float[1];
+        float[][] lanes = Lanes.scratch(chunks);
         Runnable rows = parallel(n, chunkRows, (from, to, chunk) -> partLoss[chunk] = reference
                 ? CrossEntropyKernels.rowsReference(dlogits, logits, targets, gradScale[0], v, from, to, hits, chunk)
-                : CrossEntropyKernels.rows(dlogits, logits, targets, gradScale[0], v, from, to, hits, chunk));
+                : CrossEntropyKernels.rows(dlogits, logits, targets, gradScale[0], v, from, to, hits, chunk,
+                        lanes[chunk]));
         int usedChunks = reference ? 1 : chunks;
         return () -> {
             int valid = CrossEntropyKernels.countTargets(targets, n, v);
@@ -572,12 +606,13 @@ final class CpuCompiler {
         float maxNorm = g.maxNorm();
         Segments segments = new Segments(g.grads(), reference ? Integer.MAX_VALUE : ELEMENTS_PER_CHUNK);
         double[] partial = new double[segments.count()];
+        float[][] lanes = Lanes.scratch(segments.count());
         Runnable sums = parallel(segments.count(), 1, (from, to, chunk) -> {
             for (int s = from; s < to; s++) {
                 float[] a = segments.array(s);
                 partial[s] = reference
                         ? AdamWKernels.sumSquaresReference(a, segments.from(s), segments.to(s))
-                        : AdamWKernels.sumSquares(a, segments.from(s), segments.to(s));
+                        : AdamWKernels.sumSquares(a, segments.from(s), segments.to(s), lanes[chunk]);
             }
         });
         return () -> {

@@ -15,7 +15,7 @@ final class CrossEntropyKernels {
     private CrossEntropyKernels() {
     }
 
-    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Float> S = Lanes.S;
 
     /** The number of rows with a target, after checking every target is below V. */
     static int countTargets(int[] targets, int n, int vocab) {
@@ -69,8 +69,9 @@ final class CrossEntropyKernels {
         return loss;
     }
 
+    /** rowsReference, with {@link Exp}'s exp; {@code lanes} is a scratch row for {@link Lanes#sum}. */
     static double rows(float[] dlogits, float[] logits, int[] targets, float gradScale, int V, int from, int to,
-                       int[] hits, int slot) {
+                       int[] hits, int slot, float[] lanes) {
         double loss = 0;
         int correct = 0;
         int bound = S.loopBound(V);
@@ -91,13 +92,14 @@ final class CrossEntropyKernels {
             // pass 2: Σ exp(l − max); with dlogits, keep the exponentials there
             FloatVector vsum = FloatVector.zero(S);
             for (int j = 0; j < bound; j += S.length()) {
-                FloatVector e = FloatVector.fromArray(S, logits, o + j).sub(max).lanewise(VectorOperators.EXP);
+                FloatVector e = Exp.exp(FloatVector.fromArray(S, logits, o + j).sub(max));
                 if (dlogits != null) {
                     e.intoArray(dlogits, o + j);
                 }
                 vsum = vsum.add(e);
             }
-            float sum = vsum.reduceLanes(VectorOperators.ADD);
+            vsum.intoArray(lanes, 0);
+            float sum = Lanes.sum(lanes);
             for (int j = bound; j < V; j++) {
                 float e = (float) Math.exp(logits[o + j] - max);
                 if (dlogits != null) {

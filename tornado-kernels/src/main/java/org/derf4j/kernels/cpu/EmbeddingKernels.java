@@ -1,7 +1,6 @@
 package org.derf4j.kernels.cpu;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -13,7 +12,7 @@ final class EmbeddingKernels {
     private EmbeddingKernels() {
     }
 
-    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Float> S = Lanes.S;
 
     static int token(int[] tokens, int row, int vocab) {
         int tok = tokens[row];
@@ -70,8 +69,9 @@ final class EmbeddingKernels {
         }
     }
 
+    /** backwardReference; {@code lanes} is a scratch row for {@link Lanes#sum}. */
     static double backward(float[] dwte, float[] dwpe, float[] dout, int[] tokens, float[] wte, float[] wpe,
-                           float scale, int N, int T, int C, int V, int c0, int c1) {
+                           float scale, int N, int T, int C, int V, int c0, int c1, float[] lanes) {
         double dscale = 0;
         int vecEnd = c0 + S.loopBound(c1 - c0);
         for (int row = 0; row < N; row++) {
@@ -86,7 +86,8 @@ final class EmbeddingKernels {
                 FloatVector.fromArray(S, dwpe, p + c).add(sg).intoArray(dwpe, p + c);
                 acc = g.fma(FloatVector.fromArray(S, wte, w + c).add(FloatVector.fromArray(S, wpe, p + c)), acc);
             }
-            dscale += acc.reduceLanes(VectorOperators.ADD);
+            acc.intoArray(lanes, 0);
+            dscale += Lanes.sum(lanes);
         }
         return dscale + backwardReference(dwte, dwpe, dout, tokens, wte, wpe, scale, N, T, C, V, vecEnd, c1);
     }

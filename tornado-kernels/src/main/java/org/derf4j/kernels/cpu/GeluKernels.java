@@ -1,22 +1,24 @@
 package org.derf4j.kernels.cpu;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
  * GELU, tanh form. Versions:
  * <ol>
  *   <li>{@code forwardReference}/{@code backwardReference}: scalar, double-precision tanh.</li>
- *   <li>{@code forward}/{@code backward}: Vector API, with the vector tanh; the leftover elements go to
- *       the reference.</li>
+ *   <li>{@code forward}/{@code backward}: Vector API, in the equal form x·σ(2u) = x / (1 + exp(−2u)) with
+ *       {@link Exp}'s exp, which keeps its relative accuracy in the negative tail, where 1 + tanh(u) cancels
+ *       and leaves any float tanh's absolute error (VectorOperators.TANH, which the fast kernels avoid,
+ *       rounds differently before and after the JIT compiles it); the leftover elements go to the
+ *       reference.</li>
  * </ol>
  */
 final class GeluKernels {
     private GeluKernels() {
     }
 
-    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Float> S = Lanes.S;
     /** √(2/π). */
     private static final float K = 0.7978845608028654f;
     private static final float CUBIC = 0.044715f;
@@ -42,26 +44,28 @@ final class GeluKernels {
         }
     }
 
+    // gelu(x) = x·σ(2u) = x / (1 + e), e = exp(−2u) = exp(−2K·x·(1 + CUBIC·x²))
     static void forward(float[] out, float[] x, int from, int to) {
         int i = from;
         for (int bound = from + S.loopBound(to - from); i < bound; i += S.length()) {
             FloatVector v = FloatVector.fromArray(S, x, i);
-            FloatVector u = v.mul(v).mul(v).mul(CUBIC).add(v).mul(K);
-            FloatVector th = u.lanewise(VectorOperators.TANH);
-            th.add(1f).mul(v).mul(0.5f).intoArray(out, i);
+            FloatVector e = Exp.exp(v.mul(v).fma(-2 * K * CUBIC, -2 * K).mul(v));
+            v.div(e.add(1f)).intoArray(out, i);
         }
         forwardReference(out, x, i, to);
     }
 
+    // gelu'(x) = σ + 2x·u'·σ(1 − σ), σ = σ(2u) = 1 / (1 + e) and 1 − σ = e·σ, with no cancellation
     static void backward(float[] dx, float[] dout, float[] x, int from, int to) {
+        FloatVector ones = FloatVector.broadcast(S, 1f);
         int i = from;
         for (int bound = from + S.loopBound(to - from); i < bound; i += S.length()) {
             FloatVector v = FloatVector.fromArray(S, x, i);
             FloatVector v2 = v.mul(v);
-            FloatVector th = v2.mul(v).mul(CUBIC).add(v).mul(K).lanewise(VectorOperators.TANH);
-            FloatVector dudx = v2.fma(3f * CUBIC, 1f).mul(K);
-            FloatVector sech2 = th.mul(th).neg().add(1f);
-            FloatVector grad = th.add(1f).mul(0.5f).add(v.mul(0.5f).mul(sech2).mul(dudx));
+            FloatVector e = Exp.exp(v2.fma(-2 * K * CUBIC, -2 * K).mul(v));
+            FloatVector sigma = ones.div(e.add(1f));
+            FloatVector twoXDudx = v2.fma(6 * K * CUBIC, 2 * K).mul(v); // 2x·u' = 2K·x·(1 + 3·CUBIC·x²)
+            FloatVector grad = e.mul(sigma).fma(twoXDudx, ones).mul(sigma);
             FloatVector.fromArray(S, dout, i).fma(grad, FloatVector.fromArray(S, dx, i)).intoArray(dx, i);
         }
         backwardReference(dx, dout, x, i, to);

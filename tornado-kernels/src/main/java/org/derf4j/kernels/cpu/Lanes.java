@@ -1,52 +1,51 @@
 package org.derf4j.kernels.cpu;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The sum of a vector's lanes in one fixed order: a butterfly (lanes i and i ^ h added, for h = L/2 … 1).
+ * The species of the fast kernels, and the sum of a vector's lanes in one fixed order. Two rules keep those
+ * kernels allocation-free and their replays the same bits in every JIT tier:
  *
- * <p>{@code reduceLanes(ADD)} leaves the order unspecified, and HotSpot does use different orders in the
- * interpreter (lane by lane) and in C2: the same replay then gives different bits before and after the
- * kernel is compiled. The butterfly is the same adds in every tier, so row statistics and gradient sums
- * built on it are the same bits on every replay.
+ * <ul>
+ *   <li><b>No {@code reduceLanes(ADD)}.</b> Its order is unspecified, and HotSpot does use different orders
+ *       in the interpreter (lane by lane) and in C2, so a replay's bits changed once the kernel was compiled,
+ *       and a run resumed in a fresh JVM diverged from the original. The same holds for
+ *       {@code VectorOperators.EXP} and {@code TANH} (the interpreter's Math.exp per lane against C2's vector
+ *       library); {@link Exp} and {@link Tanh} replace them. Order-free reductions (MAX, MIN) are fine.</li>
+ *   <li><b>No vector crosses a call that may not be inlined.</b> A FloatVector lives in registers only within
+ *       one compiled method: passed to, or returned from, a method C2 leaves out of line, it is boxed, that is
+ *       allocated. C2 inlines by size, by call-site frequency and while the compilation holds fewer than 18,000
+ *       IR nodes, so a helper called once per row can stay out of line (it did: a 78-bytecode lane sum
+ *       allocated ~100 KB per Derf backward). A row's accumulator is therefore spilled with {@code intoArray}
+ *       (an intrinsic) into a scratch row of {@link #S}{@code .length()} floats, which the compiler allocates
+ *       per chunk, and summed from there by {@link #sum}. Helpers that do take vectors ({@link Erf},
+ *       {@link Tanh}, {@link Exp}) are called only from innermost loops, and each kernel stays within the node
+ *       budget (see {@link PointwiseNormKernels}), so C2 inlines them. {@code CpuBackendTest} checks the
+ *       allocation, {@code TierIndependenceTest} the bits, against the interpreter.</li>
+ * </ul>
  */
 final class Lanes {
     private Lanes() {
     }
 
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
-    private static final VectorShuffle<Float> SWAP8 = swap(8);
-    private static final VectorShuffle<Float> SWAP4 = swap(4);
-    private static final VectorShuffle<Float> SWAP2 = swap(2);
-    private static final VectorShuffle<Float> SWAP1 = swap(1);
 
-    static {
-        if (S.length() > 16) {
-            throw new IllegalStateException("Lanes: " + S + " has more than 16 lanes");
-        }
+    /** A scratch row for {@link #sum}, for each of {@code chunks} chunks. */
+    static float[][] scratch(int chunks) {
+        return new float[chunks][S.length()];
     }
 
-    /** Lane i ↔ lane i ^ h; null where the species has no such pair. */
-    private static VectorShuffle<Float> swap(int h) {
-        return h < S.length() ? VectorShuffle.fromOp(S, i -> i ^ h) : null;
-    }
-
-    /** Σ lanes of {@code v}, a vector of species {@link #S}, in butterfly order. */
-    static float sum(FloatVector v) {
-        if (SWAP8 != null) {
-            v = v.add(v.rearrange(SWAP8));
+    /**
+     * Σ lanes[0, L) in pairwise order (lanes i and i + h added, for h = L/2 … 1), overwriting {@code lanes}:
+     * the order and bits of a butterfly reduction, in plain float adds that every tier performs alike.
+     */
+    static float sum(float[] lanes) {
+        for (int h = S.length() / 2; h > 0; h /= 2) {
+            for (int i = 0; i < h; i++) {
+                lanes[i] += lanes[i + h];
+            }
         }
-        if (SWAP4 != null) {
-            v = v.add(v.rearrange(SWAP4));
-        }
-        if (SWAP2 != null) {
-            v = v.add(v.rearrange(SWAP2));
-        }
-        if (SWAP1 != null) {
-            v = v.add(v.rearrange(SWAP1));
-        }
-        return v.lane(0);
+        return lanes[0];
     }
 }

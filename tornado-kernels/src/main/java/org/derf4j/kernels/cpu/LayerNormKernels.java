@@ -11,8 +11,8 @@ import jdk.incubator.vector.VectorSpecies;
  *       3 KB a tensor). The forward is two-pass, mean then Σ(x − mean)², then the normalize pass: the
  *       second and third reads hit L1, so they cost less than Welford's per-element division, and the
  *       variance has no E[x²] − mean² cancellation. The backward takes both row sums in one pass, then
- *       writes dx and adds dγ, dβ in the second. Lane sums are {@link Lanes#sum} (fixed order); the
- *       columns that fill no vector go to the reference's row code.</li>
+ *       writes dx and adds dγ, dβ in the second. Lane sums are {@link Lanes#sum} (fixed order, through a
+ *       scratch row: see there); the columns that fill no vector go to the reference's row code.</li>
  * </ol>
  */
 final class LayerNormKernels {
@@ -105,8 +105,9 @@ final class LayerNormKernels {
         }
     }
 
+    /** forwardReference; {@code lanes} is a scratch row for {@link Lanes#sum}. */
     static void forward(float[] out, float[] mean, float[] rstd, float[] x, float[] gamma, float[] beta, float eps,
-                        int C, int from, int to) {
+                        int C, int from, int to, float[] lanes) {
         int bound = S.loopBound(C);
         for (int row = from; row < to; row++) {
             int o = row * C;
@@ -115,14 +116,16 @@ final class LayerNormKernels {
             for (int c = 0; c < bound; c += S.length()) {
                 acc = acc.add(FloatVector.fromArray(S, x, o + c));
             }
-            float m = sum(x, o, bound, C, Lanes.sum(acc)) / C;
+            acc.intoArray(lanes, 0);
+            float m = sum(x, o, bound, C, Lanes.sum(lanes)) / C;
             // pass 2: variance about the mean, from L1
             acc = FloatVector.zero(S);
             for (int c = 0; c < bound; c += S.length()) {
                 FloatVector d = FloatVector.fromArray(S, x, o + c).sub(m);
                 acc = d.fma(d, acc);
             }
-            float s = rstd(sumSquaredDeviations(x, o, m, bound, C, Lanes.sum(acc)) / C, eps);
+            acc.intoArray(lanes, 0);
+            float s = rstd(sumSquaredDeviations(x, o, m, bound, C, Lanes.sum(lanes)) / C, eps);
             // pass 3: normalize, scale, shift
             for (int c = 0; c < bound; c += S.length()) {
                 FloatVector.fromArray(S, x, o + c).sub(m).mul(s)
@@ -135,8 +138,9 @@ final class LayerNormKernels {
         }
     }
 
+    /** backwardReference; {@code lanes} is a scratch row for {@link Lanes#sum}. */
     static void backward(float[] dx, float[] dgamma, float[] dbeta, float[] dout, float[] x, float[] mean,
-                         float[] rstd, float[] gamma, int C, int from, int to) {
+                         float[] rstd, float[] gamma, int C, int from, int to, float[] lanes) {
         int bound = S.loopBound(C);
         for (int row = from; row < to; row++) {
             int o = row * C;
@@ -151,8 +155,10 @@ final class LayerNormKernels {
                 sumDnorm = sumDnorm.add(dnorm);
                 sumDnormNorm = dnorm.fma(norm, sumDnormNorm);
             }
-            float dnormMean = sumDnorm(dout, gamma, o, bound, C, Lanes.sum(sumDnorm)) / C;
-            float dnormNormMean = sumDnormNorm(dout, x, m, s, gamma, o, bound, C, Lanes.sum(sumDnormNorm)) / C;
+            sumDnorm.intoArray(lanes, 0);
+            float dnormMean = sumDnorm(dout, gamma, o, bound, C, Lanes.sum(lanes)) / C;
+            sumDnormNorm.intoArray(lanes, 0);
+            float dnormNormMean = sumDnormNorm(dout, x, m, s, gamma, o, bound, C, Lanes.sum(lanes)) / C;
             FloatVector ss = FloatVector.broadcast(S, s);
             // pass 2: dx, and this chunk's dγ, dβ
             for (int c = 0; c < bound; c += S.length()) {

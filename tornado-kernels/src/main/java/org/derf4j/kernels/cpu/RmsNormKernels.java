@@ -9,7 +9,8 @@ import jdk.incubator.vector.VectorSpecies;
  *   <li>{@code forwardReference}/{@code backwardReference}: scalar, sequential sums.</li>
  *   <li>{@code forward}/{@code backward}: Vector API, one row at a time while it sits in L1: Σx² then the
  *       scaling pass; the backward's one row sum, then dx and dγ. Lane sums are {@link Lanes#sum} (fixed
- *       order); the columns that fill no vector go to the reference's row code.</li>
+ *       order, through a scratch row: see there); the columns that fill no vector go to the reference's row
+ *       code.</li>
  * </ol>
  */
 final class RmsNormKernels {
@@ -76,7 +77,9 @@ final class RmsNormKernels {
         }
     }
 
-    static void forward(float[] out, float[] rstd, float[] x, float[] gamma, float eps, int C, int from, int to) {
+    /** forwardReference; {@code lanes} is a scratch row for {@link Lanes#sum}. */
+    static void forward(float[] out, float[] rstd, float[] x, float[] gamma, float eps, int C, int from, int to,
+                        float[] lanes) {
         int bound = S.loopBound(C);
         for (int row = from; row < to; row++) {
             int o = row * C;
@@ -85,7 +88,8 @@ final class RmsNormKernels {
                 FloatVector v = FloatVector.fromArray(S, x, o + c);
                 acc = v.fma(v, acc);
             }
-            float s = rstd(sumSquares(x, o, bound, C, Lanes.sum(acc)), eps, C);
+            acc.intoArray(lanes, 0);
+            float s = rstd(sumSquares(x, o, bound, C, Lanes.sum(lanes)), eps, C);
             for (int c = 0; c < bound; c += S.length()) {
                 FloatVector.fromArray(S, x, o + c).mul(s).mul(FloatVector.fromArray(S, gamma, c))
                         .intoArray(out, o + c);
@@ -95,8 +99,9 @@ final class RmsNormKernels {
         }
     }
 
+    /** backwardReference; {@code lanes} is a scratch row for {@link Lanes#sum}. */
     static void backward(float[] dx, float[] dgamma, float[] dout, float[] x, float[] rstd, float[] gamma, int C,
-                         int from, int to) {
+                         int from, int to, float[] lanes) {
         int bound = S.loopBound(C);
         for (int row = from; row < to; row++) {
             int o = row * C;
@@ -107,7 +112,8 @@ final class RmsNormKernels {
                 FloatVector dnorm = FloatVector.fromArray(S, dout, o + c).mul(FloatVector.fromArray(S, gamma, c));
                 acc = dnorm.fma(FloatVector.fromArray(S, x, o + c), acc);
             }
-            float dnormNormMean = sumDnormNorm(dout, x, s, gamma, o, bound, C, Lanes.sum(acc) * s) / C;
+            acc.intoArray(lanes, 0);
+            float dnormNormMean = sumDnormNorm(dout, x, s, gamma, o, bound, C, Lanes.sum(lanes) * s) / C;
             FloatVector ss = FloatVector.broadcast(S, s);
             // pass 2: dx, and this chunk's dγ
             for (int c = 0; c < bound; c += S.length()) {

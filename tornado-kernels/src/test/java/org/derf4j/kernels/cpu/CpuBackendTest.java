@@ -8,7 +8,6 @@ import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
-import java.lang.management.ManagementFactory;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -42,50 +41,10 @@ class CpuBackendTest {
 
     // ---------------------------------------------------------------- (a) no allocation per replay
 
-    /** Bytes allocated so far by a fixed set of threads, read without allocating. */
-    private static final class AllocationMeter {
-        private final com.sun.management.ThreadMXBean bean =
-                (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
-        private final long[] ids;
-        private final String[] names;
-
-        /** The calling thread and every live cpu team worker ("derf4j-cpu-*"). */
-        AllocationMeter() {
-            List<Thread> threads = new ArrayList<>();
-            threads.add(Thread.currentThread());
-            Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().startsWith("derf4j-cpu-"))
-                    .forEach(threads::add);
-            ids = threads.stream().mapToLong(Thread::threadId).toArray();
-            names = threads.stream().map(Thread::getName).toArray(String[]::new);
-        }
-
-        void read(long[] into) {
-            for (int i = 0; i < ids.length; i++) {
-                into[i] = bean.getThreadAllocatedBytes(ids[i]);
-            }
-        }
-
-        String describe(long[] before, long[] after) {
-            StringBuilder sb = new StringBuilder();
-            for (int i = 0; i < ids.length; i++) {
-                sb.append(String.format(" %s=%d", names[i], after[i] - before[i]));
-            }
-            return sb.toString();
-        }
-    }
-
-    private static long total(long[] before, long[] after) {
-        long sum = 0;
-        for (int i = 0; i < before.length; i++) {
-            sum += after[i] - before[i];
-        }
-        return sum;
-    }
-
     /**
-     * A whole training step (every op, GradClip, AdamW on 18 parameters) replayed with the host's per-step
-     * traffic (upload the hyper-parameters, download the loss) allocates nothing on the calling thread or the
-     * team's workers, once the JIT has compiled the kernels.
+     * A whole training step (every op, Derf and DyT, GradClip, AdamW on 21 parameters) replayed with the
+     * host's per-step traffic (upload the hyper-parameters, download the loss) allocates nothing on the calling
+     * thread or the team's workers, once the JIT has compiled the kernels.
      *
      * <p>The test passes when one window of {@value #WINDOW} consecutive replays allocates zero bytes, and
      * fails if none does within the time limit: a kernel that allocates on every replay (or on any regular
@@ -105,17 +64,18 @@ class CpuBackendTest {
             float[] loss = new float[1];
             try (Executable step = backend.compile(model.step)) {
                 AllocationMeter meter = new AllocationMeter();
-                assertTrue(meter.ids.length >= 3, "expected the team's two workers to be running");
-                long[] before = new long[meter.ids.length];
-                long[] after = new long[meter.ids.length];
+                assertTrue(meter.threads() >= 3, "expected the team's two workers to be running");
+                long[] before = new long[meter.threads()];
+                long[] after = new long[meter.threads()];
                 // The meter sees an allocation, and reading it allocates nothing itself.
                 meter.read(before);
                 probe = new byte[4096];
                 meter.read(after);
-                assertTrue(total(before, after) >= probe.length, "the meter missed an allocation");
+                assertTrue(AllocationMeter.total(before, after) >= probe.length, "the meter missed an allocation");
                 meter.read(before);
                 meter.read(after);
-                assertEquals(0, total(before, after), "reading the meter allocated:" + meter.describe(before, after));
+                assertEquals(0, AllocationMeter.total(before, after),
+                        "reading the meter allocated:" + meter.describe(before, after));
 
                 List<String> windows = new ArrayList<>();
                 long allocated;
@@ -127,7 +87,7 @@ class CpuBackendTest {
                         replay(backend, model, step, hyper, loss, ++t);
                     }
                     meter.read(after);
-                    allocated = total(before, after);
+                    allocated = AllocationMeter.total(before, after);
                     windows.add(meter.describe(before, after));
                 } while (allocated != 0 && System.nanoTime() < deadline);
                 assertEquals(0, allocated, "every window of " + WINDOW + " replays allocated; per thread:\n"

@@ -33,23 +33,32 @@ import org.derf4j.kernels.Zero;
  *   x0 = scale·(wte[tokens] + wpe)            Embedding
  *   n1 = Derf(x0)                             PointwiseNorm
  *   qkv = n1·Wqkvᵀ + b; att = Attention(qkv); proj = att·Wprojᵀ + b
- *   x1 = x0 + proj;  n2 = LayerNorm(x1);  h = GELU(n2·Wfcᵀ + b);  fc2 = h·Wfc2ᵀ + b
- *   x2 = x1 + fc2;   nf = RmsNorm(x2);    logits = nf·wteᵀ (tied)
+ *   x1 = x0 + proj;  n2 = LayerNorm(x1);  h = GELU(n2·Wfcᵀ + b);  fc2 = h·Wfc2ᵀ + b;  mlp = DyT(fc2)
+ *   x2 = x1 + mlp;   nf = RmsNorm(x2);    logits = nf·wteᵀ (tied)
  *   loss = CrossEntropy(logits, targets), dlogits in place
  * </pre>
  *
- * Sizes are chosen so that the fast backend splits every reduction into many chunks: 99 rows, C = 96
- * (two 64-channel embedding chunks), a 384×96 weight (two GradClip segments), B·NH = 12 attention chunks.
+ * Both pointwise norms are in it (DyT on the MLP branch, as a sandwich norm), so that every fast kernel runs
+ * in one step, each with the JIT profile it has in a process that uses both.
  */
 final class TinyModel implements AutoCloseable {
-    static final int B = 3;
-    static final int T = 33;
-    static final int MAX_T = 40;
-    static final int C = 96;
-    static final int NH = 4;
-    static final int V = 301;
+
+    /** Sizes: batch B, sequence T (position table MAX_T), channels C, heads NH, vocabulary V. */
+    record Dims(int B, int T, int MAX_T, int C, int NH, int V) {
+        /**
+         * The fast backend splits every reduction into many chunks: 99 rows, C = 96 (two 64-channel embedding
+         * chunks), a 384×96 weight (two GradClip segments), B·NH = 12 attention chunks.
+         */
+        static final Dims CHUNKED = new Dims(3, 33, 40, 96, 4, 301);
+        /**
+         * Small enough for the interpreter (-Xint), yet rows of C = 38 and V = 37 have whole vectors and
+         * leftover columns at any vector width, and heads of HS = 19 pad the attention tiles.
+         */
+        static final Dims SMALL = new Dims(2, 9, 12, 38, 2, 37);
+    }
 
     private final Backend backend;
+    private final int vocab;
     private final Map<String, Tensor> tensors = new LinkedHashMap<>();
     final Tensor tokens;
     final Tensor targets;
@@ -59,7 +68,17 @@ final class TinyModel implements AutoCloseable {
     final Graph step;
 
     TinyModel(Backend backend) {
+        this(backend, Dims.CHUNKED);
+    }
+
+    TinyModel(Backend backend, Dims dims) {
         this.backend = backend;
+        int B = dims.B();
+        int T = dims.T();
+        int C = dims.C();
+        int NH = dims.NH();
+        int V = dims.V();
+        vocab = V;
         tokens = allocate("tokens", DType.I32, B, T);
         targets = allocate("targets", DType.I32, B, T);
         hyper = f("hyper", AdamW.HYPER_SIZE);
@@ -72,7 +91,7 @@ final class TinyModel implements AutoCloseable {
         List<Tensor> grads = new ArrayList<>();
         List<Boolean> decayed = new ArrayList<>();
         Tensor[] wte = param(params, grads, decayed, true, "wte", V, C);
-        Tensor[] wpe = param(params, grads, decayed, false, "wpe", MAX_T, C);
+        Tensor[] wpe = param(params, grads, decayed, false, "wpe", dims.MAX_T(), C);
         Tensor[] scale = param(params, grads, decayed, false, "scale", 1);
         Tensor[] alpha = param(params, grads, decayed, false, "alpha", 1);
         Tensor[] shift = param(params, grads, decayed, false, "shift", 1);
@@ -88,6 +107,9 @@ final class TinyModel implements AutoCloseable {
         Tensor[] bfc = param(params, grads, decayed, false, "bfc", 4 * C);
         Tensor[] wfc2 = param(params, grads, decayed, true, "wfc2", C, 4 * C);
         Tensor[] bfc2 = param(params, grads, decayed, false, "bfc2", C);
+        Tensor[] alpha3 = param(params, grads, decayed, false, "alpha3", 1);
+        Tensor[] gamma3 = param(params, grads, decayed, false, "gamma3", C);
+        Tensor[] beta3 = param(params, grads, decayed, false, "beta3", C);
         Tensor[] gammaf = param(params, grads, decayed, false, "gammaf", C);
 
         // activations and their gradients
@@ -104,6 +126,7 @@ final class TinyModel implements AutoCloseable {
         Tensor fc = f("fc", B, T, 4 * C);
         Tensor h = f("h", B, T, 4 * C);
         Tensor fc2 = f("fc2", B, T, C);
+        Tensor mlp = f("mlp", B, T, C);
         Tensor x2 = f("x2", B, T, C);
         Tensor nf = f("nf", B, T, C);
         Tensor rstdf = f("rstdf", B, T);
@@ -118,11 +141,12 @@ final class TinyModel implements AutoCloseable {
         Tensor dfc = f("dfc", B, T, 4 * C);
         Tensor dh = f("dh", B, T, 4 * C);
         Tensor dfc2 = f("dfc2", B, T, C);
+        Tensor dmlp = f("dmlp", B, T, C);
         Tensor dx2 = f("dx2", B, T, C);
         Tensor dnf = f("dnf", B, T, C);
 
         List<Tensor> cleared = new ArrayList<>(List.of(loss, correct, dx0, dn1, dqkv, datt, dproj, dx1, dn2, dfc,
-                dh, dfc2, dx2, dnf));
+                dh, dfc2, dmlp, dx2, dnf));
         cleared.addAll(grads);
         Graph.Builder g = Graph.builder("tiny-step").input(tokens, targets, hyper).output(loss, correct, stats);
         g.add(new Zero(cleared));
@@ -137,14 +161,17 @@ final class TinyModel implements AutoCloseable {
         g.add(new Matmul.Forward(fc, n2, wfc[0], bfc[0]));
         g.add(new Gelu.Forward(h, fc));
         g.add(new Matmul.Forward(fc2, h, wfc2[0], bfc2[0]));
-        g.add(new Residual.Forward(x2, x1, fc2));
+        g.add(new PointwiseNorm.Forward(Kind.DYT, mlp, fc2, alpha3[0], null, gamma3[0], beta3[0]));
+        g.add(new Residual.Forward(x2, x1, mlp));
         g.add(new RmsNorm.Forward(nf, rstdf, x2, gammaf[0]));
         g.add(new Matmul.Forward(logits, nf, wte[0], null));
         g.add(new CrossEntropy(loss, correct, logits, logits, targets, 1f));
         // backward, adding into the gradients cleared above
         g.add(new Matmul.Backward(dnf, wte[1], null, logits, nf, wte[0]));
         g.add(new RmsNorm.Backward(dx2, gammaf[1], dnf, x2, rstdf, gammaf[0]));
-        g.add(new Residual.Backward(dx1, dfc2, dx2));
+        g.add(new Residual.Backward(dx1, dmlp, dx2));
+        g.add(new PointwiseNorm.Backward(Kind.DYT, dfc2, alpha3[1], null, gamma3[1], beta3[1], dmlp, fc2, alpha3[0],
+                null, gamma3[0]));
         g.add(new Matmul.Backward(dh, wfc2[1], bfc2[1], dfc2, h, wfc2[0]));
         g.add(new Gelu.Backward(dfc, dh, fc));
         g.add(new Matmul.Backward(dn2, wfc[1], bfc[1], dfc, n2, wfc[0]));
@@ -193,7 +220,7 @@ final class TinyModel implements AutoCloseable {
             if (t.dtype() == DType.I32) {
                 int[] ids = new int[t.size()];
                 for (int i = 0; i < ids.length; i++) {
-                    ids[i] = t == targets && i % 7 == 3 ? -1 : rng.nextInt(V);
+                    ids[i] = t == targets && i % 7 == 3 ? -1 : rng.nextInt(vocab);
                 }
                 backend.upload(t, ids);
             } else {

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Fits derf4j's float erf, erf' and tanh, and prints their constants for Erf.java and Tanh.java
+"""Fits derf4j's float erf, tanh and exp, and prints their constants for Erf.java, Tanh.java and Exp.java
 (tornado-kernels/src/main/java/org/derf4j/kernels/cpu/).
 
 erf and tanh share one form, cheap on the Vector API and legal inside a TornadoVM kernel (no exp, no table):
@@ -17,16 +17,22 @@ computes: float32 Horner with fma (the vector form) and with a separate multiply
 which Java never fuses), over every float32 in [1/4, CLAMP] and samples below 1/4 (where the error is far
 smaller) and past CLAMP (where the result is the constant value at CLAMP).
 
-erf'(x) = 2/sqrt(pi) * exp(-x^2), for the vector form only (the backward of Derf), also without a call:
-with t = min(x^2, T_MAX), n = round(-t / ln 2) and r = -t - n ln 2 in [-ln2/2, ln2/2],
+exp, vector form only (softmax in attention and cross-entropy; erf' = 2/sqrt(pi) * exp(-x^2) in the
+backward of Derf), computes scale * e^x for a float scale with no call and no table: with
+xc = clamp(x, -X_MAX, X_MAX), n = round(xc / ln 2) and r = xc - n ln 2 in [-ln2/2, ln2/2],
 
-    erf'(x) ~= D(r) * 2^n,   D of degree 5 fitted to 2/sqrt(pi) * exp(r) in relative error,
+    scale * e^x ~= E(r) * 2^n,   E(r) = sum_k float32(scale * E_k) r^k,   E_0 = 1, degree 6,
 
-where n is rounded by adding 1.5 * 2^23 (the integer lands in the low mantissa bits, whence 2^n is built
-by integer adds and a shift), and r is reduced by two fma with ln 2 split into float hi + lo parts.
-T_MAX = 80 keeps 2^n a normal float; exp(-80) ~ 2e-35 is zero to a gradient.
+E fitted to exp in relative error with E_0 = 1 held (so e^0 = 1 exactly). n is rounded by adding
+1.5 * 2^23 (the integer lands in the low mantissa bits, whence 2^n is built by integer adds and a shift),
+and r is reduced by two fma with ln 2 split into float hi + lo parts. X_MAX = 88 keeps n within
+[-127, 127]: n = -127 builds an exponent field of 0, that is 2^n = 0, so e^x is exactly 0 below
+x ~= -87.7 (where it is under the smallest normal float; -inf included), and e^88 ~= 1.7e38 past 88.
+Degree 6 is the lowest within ~1 ulp (degree 5: 2 ulps). The script measures exp (scale 1) over every
+float32 in +-[1/4, X_MAX] and samples below, and erf' (scale 2/sqrt(pi), x -> -x*x) over every float32
+in [1/4, 10] and samples below, as Java computes them (float32 with fma).
 
-Reproducible: no randomness; run  /usr/bin/python3 scripts/fit_erf.py  (numpy only, a few minutes).
+Reproducible: no randomness; run  /usr/bin/python3 scripts/fit_functions.py  (numpy only, a few minutes).
 """
 import math
 
@@ -144,88 +150,114 @@ def odd_rational(name, f, deg_p, deg_q):
     return constants + [(f"Q{i}", a) for i, a in enumerate(q32) if i > 0]
 
 
-DEG_D = 5
-T_MAX = np.float32(80.0)
+DEG_E = 6
+X_MAX = np.float32(88.0)
 MAGIC = np.float32(1.5 * 2 ** 23)
 LN2_HI = np.float32(math.log(2))
 LN2_LO = np.float32(math.log(2) - float(LN2_HI))
 LOG2E = np.float32(1 / math.log(2))
-TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
+TWO_OVER_SQRT_PI = np.float32(2 / math.sqrt(math.pi))  # Erf.TWO_OVER_SQRT_PI
+SMALLEST_NORMAL = 2.0 ** -126
 
 
 def fit_exp():
-    """Minimax relative error of a degree-DEG_D polynomial to exp on [-ln2/2, ln2/2] (Lawson)."""
+    """E(r) = 1 + sum_k E_k r^k, minimax in relative error to exp on [-ln2/2, ln2/2] (Lawson): the
+    residual E(r)/e^r - 1 is linear in E_1..E_DEG_E."""
     r = np.linspace(-math.log(2) / 2, math.log(2) / 2, 20_001)
     f = np.exp(r)
-    a = np.stack([r ** k for k in range(DEG_D + 1)], axis=1) / f[:, None]
+    a = np.stack([r ** k for k in range(1, DEG_E + 1)], axis=1) / f[:, None]
+    b = 1 - 1 / f
     w = np.full_like(r, 1.0 / len(r))
     for _ in range(ITERATIONS):
         sw = np.sqrt(w)
-        d = np.linalg.lstsq(a * sw[:, None], sw, rcond=None)[0]
-        err = a @ d - 1
+        e = np.linalg.lstsq(a * sw[:, None], b * sw, rcond=None)[0]
+        err = a @ e - b
         w = w * np.abs(err)
         w /= w.sum()
-    return d, extrema(err)
+    return np.concatenate(([1.0], e)), extrema(err)
 
 
-def derivative32(d32, x):
-    """erf'(x) as the vector form computes it, in float32 with fma."""
-    t = x * x
-    t = np.where(t > T_MAX, T_MAX, t)
-    shifted = fma32(t, -LOG2E, MAGIC)
+def exp32(e32, x, scale=np.float32(1)):
+    """scale * e^x as the vector form computes it, in float32 with fma."""
+    xc = np.minimum(np.maximum(x, -X_MAX), X_MAX)
+    shifted = fma32(xc, LOG2E, MAGIC)
     n = shifted - MAGIC
-    r = fma32(n, -LN2_HI, -t)
+    r = fma32(n, -LN2_HI, xc)
     r = fma32(n, -LN2_LO, r)
-    p = horner(d32, r, True)
-    scale = ((shifted.view(np.int32) - MAGIC.view(np.int32) + 127) << 23).view(np.float32)
-    return p * scale
+    p = horner(scale * e32, r, True)
+    two_n = ((shifted.view(np.int32) - MAGIC.view(np.int32) + 127) << 23).view(np.float32)
+    return p * two_n
 
 
-def check_derivative(d32):
-    """Max relative error against 2/sqrt(pi)*exp(-t) for the float32 t = x*x (the squaring's own rounding,
-    up to 80 * 2^-24 relative here, is the same in any float32 code), over every float32 in
-    [1/4, sqrt(T_MAX)] and samples below and past it; and max absolute error against the exact erf'(x)."""
-    chunks = [np.geomspace(1e-38, 0.25, 200_001).astype(np.float32),
-              np.linspace(math.sqrt(T_MAX), 12.0, 100_001).astype(np.float32)]
+def check_exp(e32):
+    """Max error in ulps of the float32 nearest e^x, and relative, where e^x is a normal float, over every
+    float32 in +-[1/4, X_MAX] and samples below 1/4; max |error| where e^x is below that."""
+    small = np.geomspace(1e-38, 0.25, 200_001).astype(np.float32)
+    worst_ulps = worst_rel = worst_tiny = 0.0
+    for x in [small, -small, *every_float(0.25, X_MAX), *(-x for x in every_float(0.25, 90.0))]:
+        got = exp32(e32, x).astype(np.float64)
+        exact = np.exp(x.astype(np.float64))
+        normal = exact >= SMALLEST_NORMAL
+        err = np.abs(got - exact)
+        ulp = np.spacing(exact.astype(np.float32)).astype(np.float64)
+        worst_ulps = max(worst_ulps, np.max(err[normal] / ulp[normal]))
+        worst_rel = max(worst_rel, np.max(err[normal] / exact[normal]))
+        if not normal.all():
+            worst_tiny = max(worst_tiny, np.max(err[~normal]))
+    special = exp32(e32, np.array([0.0, -0.0, -np.inf, -1000.0, np.inf, 1000.0], dtype=np.float32))
+    assert special[0] == 1 and special[1] == 1, "e^0 = 1"
+    assert special[2] == 0 and special[3] == 0, "e^-inf = 0"
+    assert special[4] == special[5] == exp32(e32, np.array([X_MAX]))[0], "saturates at e^X_MAX"
+    return worst_ulps, worst_rel, worst_tiny
+
+
+def check_derivative(e32):
+    """erf'(x) = 2/sqrt(pi) * exp(-x*x): max relative error against 2/sqrt(pi)*exp(-t) for the float32
+    t = x*x (the squaring's own rounding, up to 88 * 2^-24 relative here, is the same in any float32
+    code) where that is a normal float, over every float32 in [1/4, 10] and samples below; and max
+    absolute error against the exact erf'(x)."""
     worst_rel = worst_abs = 0.0
-    for x in [*chunks, *every_float(0.25, math.sqrt(T_MAX))]:
-        got = derivative32(d32, x).astype(np.float64)
-        assert np.array_equal(derivative32(d32, -x), got.astype(np.float32)), "even symmetry"
-        t = (x * x).astype(np.float64)
-        normal = t <= T_MAX
-        of_t = TWO_OVER_SQRT_PI * np.exp(-t)
-        exact = TWO_OVER_SQRT_PI * np.exp(-(x.astype(np.float64) ** 2))
-        if normal.any():
-            worst_rel = max(worst_rel, np.max(np.abs(got - of_t)[normal] / of_t[normal]))
+    for x in [np.geomspace(1e-38, 0.25, 200_001).astype(np.float32), *every_float(0.25, 10.0)]:
+        t = x * x
+        got = exp32(e32, -t, TWO_OVER_SQRT_PI).astype(np.float64)
+        of_t = 2 / math.sqrt(math.pi) * np.exp(-t.astype(np.float64))
+        exact = 2 / math.sqrt(math.pi) * np.exp(-(x.astype(np.float64) ** 2))
+        normal = of_t >= SMALLEST_NORMAL
+        worst_rel = max(worst_rel, np.max(np.abs(got - of_t)[normal] / of_t[normal]))
         worst_abs = max(worst_abs, np.max(np.abs(got - exact)))
     return worst_rel, worst_abs
 
 
-def derivative():
-    d, ext = fit_exp()
-    d32 = (d * TWO_OVER_SQRT_PI).astype(np.float32)
-    rel, absolute = check_derivative(d32)
-    print(f"erf': exp polynomial of degree {DEG_D}, exact arithmetic: max relative error {np.max(np.abs(ext)):.3e}, "
-          f"{len(ext)} alternating extrema (a best approximation needs {DEG_D + 2})")
-    print(f"  float32 (fma), every float in [1/4, sqrt(T_MAX)]: max relative error {rel:.3e} given t = x*x "
-          f"(x^2 <= T_MAX); max |error| {absolute:.3e}")
-    constants = [("T_MAX", T_MAX), ("MAGIC", MAGIC), ("LOG2E", LOG2E), ("LN2_HI", LN2_HI), ("LN2_LO", LN2_LO)]
-    return constants + [(f"D{i}", a) for i, a in enumerate(d32)]
+def exp():
+    e, ext = fit_exp()
+    e32 = e.astype(np.float32)
+    assert e32[0] == 1
+    ulps, rel, tiny = check_exp(e32)
+    print(f"exp: polynomial of degree {DEG_E} with E0 = 1, exact arithmetic: max relative error "
+          f"{np.max(np.abs(ext)):.3e}, {len(ext)} alternating extrema (a best approximation needs {DEG_E + 1})")
+    print(f"  float32 (fma), every float in +-[1/4, {X_MAX}]: max error {ulps:.3f} ulps, relative {rel:.3e}, "
+          f"where e^x is a normal float; max |error| {tiny:.3e} below")
+    d_rel, d_abs = check_derivative(e32)
+    print(f"erf' = 2/sqrt(pi) * exp(-x*x), every float in [1/4, 10]: max relative error {d_rel:.3e} given t = x*x; "
+          f"max |error| {d_abs:.3e}")
+    constants = [("X_MAX", X_MAX), ("MAGIC", MAGIC), ("LOG2E", LOG2E), ("LN2_HI", LN2_HI), ("LN2_LO", LN2_LO)]
+    return constants + [(f"E{i}", a) for i, a in enumerate(e32)]
 
 
 def print_java(file, constants):
-    print(f"\n{file}:\n    // Generated by scripts/fit_erf.py: do not edit by hand.")
+    print(f"\n{file}:\n    // Generated by scripts/fit_functions.py: do not edit by hand.")
     for name, value in constants:
-        visibility = "" if name == "CLAMP" else "private "
+        visibility = "" if name in ("CLAMP", "X_MAX") else "private "
         print(f"    {visibility}static final float {name} = {float(value)!r}f;")
 
 
 def main():
     erf = odd_rational("erf", math.erf, 5, 5)
-    erf_prime = derivative()
     tanh = odd_rational("tanh", math.tanh, 4, 4)
-    print_java("Erf.java", erf + erf_prime)
+    exponential = exp()
+    print_java("Erf.java", erf)
     print_java("Tanh.java", tanh)
+    print_java("Exp.java", exponential)
 
 
 if __name__ == "__main__":
