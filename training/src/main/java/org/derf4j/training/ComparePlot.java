@@ -2,11 +2,14 @@ package org.derf4j.training;
 
 import java.awt.BasicStroke;
 import java.awt.Color;
+import java.awt.geom.Line2D;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
 import org.jfree.chart.ChartUtils;
 import org.jfree.chart.JFreeChart;
+import org.jfree.chart.LegendItem;
+import org.jfree.chart.LegendItemCollection;
 import org.jfree.chart.axis.NumberAxis;
 import org.jfree.chart.plot.CombinedDomainXYPlot;
 import org.jfree.chart.plot.XYPlot;
@@ -48,9 +51,26 @@ final class ComparePlot {
         CombinedDomainXYPlot plot = new CombinedDomainXYPlot(new NumberAxis("step"));
         plot.add(subplot(train, "train loss (EMA " + SMOOTHING + ")", runs, norms, false), 1);
         plot.add(subplot(val, "validation loss", runs, norms, true), 1);
+        // One legend entry per norm, whatever the number of seeds and subplots.
+        LegendItemCollection legend = new LegendItemCollection();
+        for (String norm : norms) {
+            legend.add(new LegendItem(norm, null, null, null, new Line2D.Double(-10, 0, 10, 0), stroke(norms, norm),
+                    color(norms, norm)));
+        }
+        plot.setFixedLegendItems(legend);
         JFreeChart chart = new JFreeChart(title, JFreeChart.DEFAULT_TITLE_FONT, plot, true);
         chart.setBackgroundPaint(Color.WHITE);
         ChartUtils.saveChartAsPNG(file.toFile(), chart, 1000, 800);
+    }
+
+    private static Color color(List<String> norms, String norm) {
+        return COLORS[norms.indexOf(norm) % COLORS.length];
+    }
+
+    /** Every other norm dashed, so that curves lying on top of each other (LayerNorm, RMSNorm) both show. */
+    private static BasicStroke stroke(List<String> norms, String norm) {
+        return norms.indexOf(norm) % 2 == 0 ? new BasicStroke(1.5f)
+                : new BasicStroke(1.5f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER, 10f, new float[] {6f, 4f}, 0f);
     }
 
     private static XYPlot subplot(XYSeriesCollection data, String label, List<CompareCommand.Run> runs,
@@ -58,9 +78,10 @@ final class ComparePlot {
         NumberAxis y = new NumberAxis(label);
         y.setAutoRangeIncludesZero(false);
         XYLineAndShapeRenderer r = new XYLineAndShapeRenderer(true, points);
+        r.setDrawSeriesLineAsPath(true); // one path per series, so a dash pattern runs along the whole curve
         for (int i = 0; i < runs.size(); i++) {
-            r.setSeriesPaint(i, COLORS[norms.indexOf(runs.get(i).norm()) % COLORS.length]);
-            r.setSeriesStroke(i, new BasicStroke(1.5f));
+            r.setSeriesPaint(i, color(norms, runs.get(i).norm()));
+            r.setSeriesStroke(i, stroke(norms, runs.get(i).norm()));
         }
         XYPlot p = new XYPlot(data, null, y, r);
         p.setBackgroundPaint(Color.WHITE);
