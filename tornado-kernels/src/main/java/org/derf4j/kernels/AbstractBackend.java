@@ -33,6 +33,11 @@ public abstract class AbstractBackend<T extends Tensor> implements Backend {
 
     protected abstract Executable compileChecked(Graph graph);
 
+    /** Compiles graphs that run interleaved; by default each on its own. */
+    protected List<Executable> compileChecked(List<Graph> graphs) {
+        return graphs.stream().map(this::compileChecked).toList();
+    }
+
     /** Releases the device; every tensor has already been closed. */
     protected abstract void closeDevice();
 
@@ -71,11 +76,28 @@ public abstract class AbstractBackend<T extends Tensor> implements Backend {
 
     @Override
     public final Executable compile(Graph graph) {
+        checkGraph(graph);
+        return guarded(compileChecked(graph));
+    }
+
+    @Override
+    public final List<Executable> compile(List<Graph> graphs) {
+        if (graphs == null || graphs.isEmpty() || graphs.contains(null)) {
+            throw new IllegalArgumentException("compile: graphs must be a non-empty list without nulls, got " + graphs);
+        }
+        graphs.forEach(this::checkGraph);
+        return compileChecked(graphs).stream().map(this::guarded).toList();
+    }
+
+    private void checkGraph(Graph graph) {
         checkOpen();
         for (Tensor t : graph.tensors()) {
             own("graph " + graph.name(), t);
         }
-        return new OpenTensorsExecutable(compileChecked(graph), graph.tensors().toArray(Tensor[]::new));
+    }
+
+    private Executable guarded(Executable compiled) {
+        return new OpenTensorsExecutable(compiled, compiled.graph().tensors().toArray(Tensor[]::new));
     }
 
     /**

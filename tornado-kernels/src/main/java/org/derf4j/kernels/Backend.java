@@ -40,6 +40,14 @@ public interface Backend extends AutoCloseable {
     /** Compiles a graph for replay. The tensors must belong to this backend. */
     Executable compile(Graph graph);
 
+    /**
+     * Compiles graphs that share tensors and run interleaved, such as a trainer's zero_grad, micro_step,
+     * update and evaluate, as one unit; returns one executable per graph, in order. A backend whose device
+     * memory belongs to a compiled unit (TornadoVM: one execution plan) keeps the shared tensors on the device
+     * between these graphs; graphs compiled separately exchange them through the host.
+     */
+    List<Executable> compile(List<Graph> graphs);
+
     /** Runs ops once, now. Convenient for tests and one-off work; a hot loop compiles a graph instead. */
     default void run(Op... ops) {
         try (Executable e = compile(Graph.of("eager", ops))) {

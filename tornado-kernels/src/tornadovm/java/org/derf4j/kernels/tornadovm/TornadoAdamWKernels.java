@@ -1,0 +1,95 @@
+package org.derf4j.kernels.tornadovm;
+
+import static org.derf4j.kernels.AdamW.BETA1;
+import static org.derf4j.kernels.AdamW.BETA2;
+import static org.derf4j.kernels.AdamW.BIAS_CORRECTION1;
+import static org.derf4j.kernels.AdamW.BIAS_CORRECTION2;
+import static org.derf4j.kernels.AdamW.EPS;
+import static org.derf4j.kernels.AdamW.LR;
+import static org.derf4j.kernels.AdamW.WEIGHT_DECAY;
+
+import org.derf4j.kernels.GradClip;
+import uk.ac.manchester.tornado.api.KernelContext;
+import uk.ac.manchester.tornado.api.math.TornadoMath;
+import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
+
+/**
+ * AdamW, and the global gradient norm that feeds its clipping factor (see {@link org.derf4j.kernels.AdamW}
+ * and {@link GradClip}). The norm is two passes, both deterministic:
+ * <pre>
+ *   gradSumSquares  per tensor, each work-group sums g² over a grid-stride range in a local-memory tree
+ *                → partial[offset + group]
+ *   gradClipStats   one work-group sums all partials (each work-item a fixed subset, then a tree)
+ *                → stats = {norm, clip factor}
+ * </pre>
+ */
+public final class TornadoAdamWKernels {
+    private TornadoAdamWKernels() {
+    }
+
+    /** Work-groups per tensor in the first pass: enough to fill a GPU, few enough for one group to add up. */
+    static final int MAX_GROUPS = 64;
+
+    // p, m, v updated in place from g · clip[1]; decay is 1 to decay p.
+    public static void adamW(KernelContext k, FloatArray p, FloatArray g, FloatArray m, FloatArray v, FloatArray hyper,
+                            FloatArray clip, int decay, int n) {
+        int i = k.globalIdx;
+        if (i < n) {
+            float lr = hyper.get(LR);
+            float b1 = hyper.get(BETA1);
+            float b2 = hyper.get(BETA2);
+            float keep = decay == 1 ? 1f - lr * hyper.get(WEIGHT_DECAY) : 1f;
+            float grad = g.get(i) * clip.get(1);
+            float mi = b1 * m.get(i) + (1f - b1) * grad;
+            float vi = b2 * v.get(i) + (1f - b2) * grad * grad;
+            m.set(i, mi);
+            v.set(i, vi);
+            float update = lr * (mi / hyper.get(BIAS_CORRECTION1))
+                    / (TornadoMath.sqrt(vi / hyper.get(BIAS_CORRECTION2)) + hyper.get(EPS));
+            p.set(i, p.get(i) * keep - update);
+        }
+    }
+
+    // partial[offset + group] = Σ g² over the group's grid-stride share of g[0, n)
+    public static void gradSumSquares(KernelContext k, FloatArray partial, FloatArray g, int offset, int n) {
+        float[] tree = k.allocateFloatLocalArray(Grids.GROUP);
+        int lid = k.localIdx;
+        float acc = 0f;
+        for (int i = k.globalIdx; i < n; i += k.globalGroupSizeX) {
+            float x = g.get(i);
+            acc += x * x;
+        }
+        tree[lid] = acc;
+        for (int s = Grids.GROUP / 2; s > 0; s /= 2) {
+            k.localBarrier();
+            if (lid < s) {
+                tree[lid] += tree[lid + s];
+            }
+        }
+        if (lid == 0) {
+            partial.set(offset + k.groupIdx, tree[0]);
+        }
+    }
+
+    // stats = {√Σ partial, GradClip.clipFactor}; one work-group
+    public static void gradClipStats(KernelContext k, FloatArray stats, FloatArray partial, int count, float maxNorm) {
+        float[] tree = k.allocateFloatLocalArray(Grids.GROUP);
+        int lid = k.localIdx;
+        float acc = 0f;
+        for (int i = lid; i < count; i += Grids.GROUP) {
+            acc += partial.get(i);
+        }
+        tree[lid] = acc;
+        for (int s = Grids.GROUP / 2; s > 0; s /= 2) {
+            k.localBarrier();
+            if (lid < s) {
+                tree[lid] += tree[lid + s];
+            }
+        }
+        if (lid == 0) {
+            float norm = TornadoMath.sqrt(tree[0]);
+            stats.set(0, norm);
+            stats.set(1, GradClip.clipFactor(norm, maxNorm));
+        }
+    }
+}

@@ -1,0 +1,36 @@
+package org.derf4j.kernels.tornadovm;
+
+import uk.ac.manchester.tornado.api.KernelContext;
+import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
+
+/** The residual add and its backward; one work-item per element. */
+public final class TornadoResidualKernels {
+    private TornadoResidualKernels() {
+    }
+
+    // out = a + b
+    public static void residualForward(KernelContext k, FloatArray out, FloatArray a, FloatArray b, int n) {
+        int i = k.globalIdx;
+        if (i < n) {
+            out.set(i, a.get(i) + b.get(i));
+        }
+    }
+
+    // a += b: the in-place form (TornadoVM cannot take one buffer as two arguments of a task)
+    public static void residualAddInPlace(KernelContext k, FloatArray a, FloatArray b, int n) {
+        int i = k.globalIdx;
+        if (i < n) {
+            a.set(i, a.get(i) + b.get(i));
+        }
+    }
+
+    // da += dout; db += dout
+    public static void residualBackward(KernelContext k, FloatArray da, FloatArray db, FloatArray dout, int n) {
+        int i = k.globalIdx;
+        if (i < n) {
+            float g = dout.get(i);
+            da.set(i, da.get(i) + g);
+            db.set(i, db.get(i) + g);
+        }
+    }
+}
