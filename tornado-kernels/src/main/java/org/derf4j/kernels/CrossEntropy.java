@@ -35,6 +35,12 @@ public record CrossEntropy(Tensor loss, Tensor correct, Tensor dlogits, Tensor l
         }
     }
 
+    /** The error every backend reports for a target at or above V. */
+    public static IllegalArgumentException badTarget(int target, int row, int vocab) {
+        return new IllegalArgumentException("CrossEntropy: target " + target + " at row " + row + " is not below V = "
+                + vocab + " (use a negative target to ignore a row)");
+    }
+
     /** Loss only, weight 1: for evaluation. */
     public static CrossEntropy loss(Tensor loss, Tensor correct, Tensor logits, Tensor targets) {
         return new CrossEntropy(loss, correct, null, logits, targets, 1f);

@@ -14,6 +14,12 @@ public final class Embedding {
     private Embedding() {
     }
 
+    /** The error every backend reports for a token id outside {@code [0,V)}. */
+    public static IllegalArgumentException badToken(int token, int row, int vocab) {
+        return new IllegalArgumentException("Embedding: token id " + token + " at row " + row + " is outside [0,"
+                + vocab + ")");
+    }
+
     private static void check(Class<?> op, Tensor tokens, Tensor wte, Tensor wpe, Tensor scale) {
         Check.i32(op, "tokens", tokens);
         Check.rank(op, "tokens", tokens, 2, "[B,T]");

@@ -4,6 +4,7 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
+import org.derf4j.kernels.CrossEntropy;
 
 /**
  * Fused softmax cross-entropy over rows {@code [from, to)} of {@code logits[N,V]}. Each call returns the sum
@@ -23,8 +24,7 @@ final class CrossEntropyKernels {
         for (int i = 0; i < n; i++) {
             int t = targets[i];
             if (t >= vocab) {
-                throw new IllegalArgumentException("CrossEntropy: target " + t + " at row " + i + " is not below V = "
-                        + vocab + " (use a negative target to ignore a row)");
+                throw CrossEntropy.badTarget(t, i, vocab);
             }
             if (t >= 0) {
                 valid++;

@@ -2,6 +2,7 @@ package org.derf4j.kernels.cpu;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
+import org.derf4j.kernels.Embedding;
 
 /**
  * Token + position embedding with an optional scale, and its gradient scatter. The forward works on
@@ -17,8 +18,7 @@ final class EmbeddingKernels {
     static int token(int[] tokens, int row, int vocab) {
         int tok = tokens[row];
         if (tok < 0 || tok >= vocab) {
-            throw new IllegalArgumentException("Embedding: token id " + tok + " at row " + row + " is outside [0,"
-                    + vocab + ")");
+            throw Embedding.badToken(tok, row, vocab);
         }
         return tok;
     }

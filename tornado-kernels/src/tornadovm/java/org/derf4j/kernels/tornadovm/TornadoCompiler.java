@@ -36,6 +36,9 @@ final class TornadoCompiler {
     private final List<TornadoNativeArray> scratch = new ArrayList<>();
     /** {0, 1}: the clip stats of an AdamW without clipping. */
     private FloatArray noClip;
+    private FloatArray zero;
+    private FloatArray one;
+    private FloatArray unused;
 
     TornadoCompiler(KernelContext context) {
         this.context = context;
@@ -86,9 +89,43 @@ final class TornadoCompiler {
         return new Launch("hold", Grids.single(), 2, (g, id) -> g.task(id, TornadoMemoryKernels::holdInts, k, a));
     }
 
-    /** Checks of host-side data the kernels cannot report, run before each replay; null if none. */
+    /**
+     * Checks of host-side data that a kernel cannot report, run before each replay; null if none. Token ids
+     * and targets come from the host every step, so checking them there costs one pass over B·T ints.
+     */
     Runnable hostCheck(Op op) {
-        return null;
+        return switch (op) {
+            case Embedding.Forward e -> tokenCheck(e.tokens(), e.wte().dim(0));
+            case Embedding.Backward e -> tokenCheck(e.tokens(), e.wte().dim(0));
+            case CrossEntropy c -> {
+                TornadoTensor targets = (TornadoTensor) c.targets();
+                int vocab = c.logits().dim(-1);
+                yield () -> {
+                    TornadoBackend.fetch(targets);
+                    IntArray t = targets.ints();
+                    for (int row = 0; row < t.getSize(); row++) {
+                        if (t.get(row) >= vocab) {
+                            throw CrossEntropy.badTarget(t.get(row), row, vocab);
+                        }
+                    }
+                };
+            }
+            default -> null;
+        };
+    }
+
+    private static Runnable tokenCheck(Tensor tokens, int vocab) {
+        TornadoTensor t = (TornadoTensor) tokens;
+        return () -> {
+            TornadoBackend.fetch(t);
+            IntArray ids = t.ints();
+            for (int row = 0; row < ids.getSize(); row++) {
+                int id = ids.get(row);
+                if (id < 0 || id >= vocab) {
+                    throw Embedding.badToken(id, row, vocab);
+                }
+            }
+        };
     }
 
     List<Launch> launches(Op op) {
@@ -100,24 +137,20 @@ final class TornadoCompiler {
             case Gelu.Backward g -> geluBackward(g);
             case GradClip g -> gradClip(g);
             case AdamW a -> adamW(a);
-            case Embedding.Forward e -> notYet(e);
-            case Embedding.Backward e -> notYet(e);
-            case PointwiseNorm.Forward p -> notYet(p);
-            case PointwiseNorm.Backward p -> notYet(p);
-            case LayerNorm.Forward l -> notYet(l);
-            case LayerNorm.Backward l -> notYet(l);
-            case RmsNorm.Forward r -> notYet(r);
-            case RmsNorm.Backward r -> notYet(r);
-            case Matmul.Forward m -> notYet(m);
-            case Matmul.Backward m -> notYet(m);
-            case Attention.Forward a -> notYet(a);
-            case Attention.Backward a -> notYet(a);
-            case CrossEntropy c -> notYet(c);
+            case Embedding.Forward e -> embeddingForward(e);
+            case Embedding.Backward e -> embeddingBackward(e);
+            case PointwiseNorm.Forward p -> pointwiseNormForward(p);
+            case PointwiseNorm.Backward p -> pointwiseNormBackward(p);
+            case LayerNorm.Forward l -> layerNormForward(l);
+            case LayerNorm.Backward l -> layerNormBackward(l);
+            case RmsNorm.Forward r -> rmsNormForward(r);
+            case RmsNorm.Backward r -> rmsNormBackward(r);
+            case Matmul.Forward m -> matmulForward(m);
+            case Matmul.Backward m -> matmulBackward(m);
+            case Attention.Forward a -> attentionForward(a);
+            case Attention.Backward a -> attentionBackward(a);
+            case CrossEntropy c -> crossEntropy(c);
         };
-    }
-
-    private static List<Launch> notYet(Op op) {
-        throw new UnsupportedOperationException("tornadovm: " + op.name() + " is not implemented yet");
     }
 
     // ---------------------------------------------------------------- ops
@@ -230,5 +263,322 @@ final class TornadoCompiler {
             noClip.set(1, 1f);
         }
         return noClip;
+    }
+
+    /** {0}: the shift of DyT, which has none. */
+    private FloatArray zero() {
+        if (zero == null) {
+            zero = scratchFloats(1);
+        }
+        return zero;
+    }
+
+    /** {1}: the scale of an embedding without one. */
+    private FloatArray one() {
+        if (one == null) {
+            one = scratchFloats(1);
+            one.set(0, 1f);
+        }
+        return one;
+    }
+
+    /** A buffer for the absent arguments of a kernel (no bias, no correct count); never read or written. */
+    private FloatArray unused() {
+        if (unused == null) {
+            unused = scratchFloats(1);
+        }
+        return unused;
+    }
+
+    private static int chunks(int rows) {
+        return Grids.ceilDiv(rows, TornadoReductions.ROWS_PER_CHUNK);
+    }
+
+    /** dst[C] += the column sums of partial[chunks, C]. */
+    private Launch addColumnSums(FloatArray dst, FloatArray partial, int chunks, int C) {
+        KernelContext k = context;
+        return new Launch("addColumnSums", Grids.elements(C), 5,
+                (g, id) -> g.task(id, TornadoReductions::addColumnSums, k, dst, partial, chunks, C));
+    }
+
+    private List<Launch> embeddingForward(Embedding.Forward e) {
+        KernelContext k = context;
+        FloatArray out = f(e.out());
+        IntArray tokens = i(e.tokens());
+        FloatArray wte = f(e.wte());
+        FloatArray wpe = f(e.wpe());
+        FloatArray scale = e.scale() == null ? one() : f(e.scale());
+        int T = e.tokens().dim(1);
+        int C = e.wte().dim(1);
+        int V = e.wte().dim(0);
+        int n = e.out().size();
+        return List.of(new Launch("embed", Grids.elements(n), 10,
+                (g, id) -> g.task(id, TornadoEmbeddingKernels::embeddingForward, k, out, tokens, wte, wpe, scale, T, C,
+                        V, n)));
+    }
+
+    private List<Launch> embeddingBackward(Embedding.Backward e) {
+        KernelContext k = context;
+        FloatArray dwte = f(e.dwte());
+        FloatArray dwpe = f(e.dwpe());
+        FloatArray dout = f(e.dout());
+        IntArray tokens = i(e.tokens());
+        FloatArray wte = f(e.wte());
+        FloatArray wpe = f(e.wpe());
+        FloatArray scale = e.scale() == null ? one() : f(e.scale());
+        int B = e.tokens().dim(0);
+        int T = e.tokens().dim(1);
+        int C = e.wte().dim(1);
+        int V = e.wte().dim(0);
+        int N = B * T;
+        FloatArray partial = scratchFloats(C);
+        List<Launch> launches = new ArrayList<>();
+        launches.add(new Launch("tokens", Grids.elements(C), 12,
+                (g, id) -> g.task(id, TornadoEmbeddingKernels::embeddingBackwardTokens, k, dwte, partial, dout, tokens,
+                        wte, wpe, scale, N, T, C, V)));
+        launches.add(new Launch("positions", Grids.elements(T * C), 7,
+                (g, id) -> g.task(id, TornadoEmbeddingKernels::embeddingBackwardPositions, k, dwpe, dout, scale, B, T,
+                        C)));
+        if (e.dscale() != null) {
+            FloatArray dscale = f(e.dscale());
+            launches.add(new Launch("dscale", Grids.oneGroup(), 4,
+                    (g, id) -> g.task(id, TornadoReductions::addSum, k, dscale, partial, C)));
+        }
+        return launches;
+    }
+
+    private static int kind(PointwiseNorm.Kind kind) {
+        return kind == PointwiseNorm.Kind.DERF ? TornadoPointwiseNormKernels.DERF : TornadoPointwiseNormKernels.DYT;
+    }
+
+    private List<Launch> pointwiseNormForward(PointwiseNorm.Forward p) {
+        KernelContext k = context;
+        FloatArray out = f(p.out());
+        FloatArray x = f(p.x());
+        FloatArray alpha = f(p.alpha());
+        FloatArray shift = p.shift() == null ? zero() : f(p.shift());
+        FloatArray gamma = f(p.gamma());
+        FloatArray beta = f(p.beta());
+        int kind = kind(p.kind());
+        int C = p.x().dim(-1);
+        int n = p.x().size();
+        return List.of(new Launch("forward", Grids.elements(n), 10,
+                (g, id) -> g.task(id, TornadoPointwiseNormKernels::pointwiseForward, k, out, x, alpha, shift, gamma, beta,
+                        kind, C, n)));
+    }
+
+    private List<Launch> pointwiseNormBackward(PointwiseNorm.Backward p) {
+        KernelContext k = context;
+        FloatArray dx = f(p.dx());
+        FloatArray dalpha = f(p.dalpha());
+        FloatArray dshift = p.dshift() == null ? unused() : f(p.dshift());
+        int hasShift = p.dshift() == null ? 0 : 1;
+        FloatArray dout = f(p.dout());
+        FloatArray x = f(p.x());
+        FloatArray alpha = f(p.alpha());
+        FloatArray shift = p.shift() == null ? zero() : f(p.shift());
+        FloatArray gamma = f(p.gamma());
+        int kind = kind(p.kind());
+        int C = p.x().dim(-1);
+        int rows = p.x().rows();
+        int chunks = chunks(rows);
+        int groups = Grids.ceilDiv(chunks * C, Grids.GROUP);
+        FloatArray partialGamma = scratchFloats(chunks * C);
+        FloatArray partialBeta = scratchFloats(chunks * C);
+        FloatArray partialScalars = scratchFloats(2 * groups);
+        return List.of(
+                new Launch("fused", Grids.groups(groups, Grids.GROUP), 13,
+                        (g, id) -> g.task(id, TornadoPointwiseNormKernels::pointwiseBackward, k, dx, partialGamma,
+                                partialBeta, partialScalars, dout, x, alpha, shift, gamma, kind, C, rows)),
+                addColumnSums(f(p.dgamma()), partialGamma, chunks, C),
+                addColumnSums(f(p.dbeta()), partialBeta, chunks, C),
+                new Launch("scalars", Grids.oneGroup(), 6,
+                        (g, id) -> g.task(id, TornadoReductions::addPairSums, k, dalpha, dshift, partialScalars, groups,
+                                hasShift)));
+    }
+
+    private List<Launch> layerNormForward(LayerNorm.Forward l) {
+        KernelContext k = context;
+        FloatArray out = f(l.out());
+        FloatArray mean = f(l.mean());
+        FloatArray rstd = f(l.rstd());
+        FloatArray x = f(l.x());
+        FloatArray gamma = f(l.gamma());
+        FloatArray beta = f(l.beta());
+        float eps = l.eps();
+        int C = l.x().dim(-1);
+        return List.of(new Launch("rows", Grids.groups(l.x().rows(), Grids.GROUP), 9,
+                (g, id) -> g.task(id, TornadoLayerNormKernels::layerNormForward, k, out, mean, rstd, x, gamma, beta, eps,
+                        C)));
+    }
+
+    private List<Launch> layerNormBackward(LayerNorm.Backward l) {
+        KernelContext k = context;
+        FloatArray dx = f(l.dx());
+        FloatArray dout = f(l.dout());
+        FloatArray x = f(l.x());
+        FloatArray mean = f(l.mean());
+        FloatArray rstd = f(l.rstd());
+        FloatArray gamma = f(l.gamma());
+        int C = l.x().dim(-1);
+        int rows = l.x().rows();
+        int chunks = chunks(rows);
+        FloatArray partialGamma = scratchFloats(chunks * C);
+        FloatArray partialBeta = scratchFloats(chunks * C);
+        return List.of(
+                new Launch("rows", Grids.groups(rows, Grids.GROUP), 8,
+                        (g, id) -> g.task(id, TornadoLayerNormKernels::layerNormBackwardRows, k, dx, dout, x, mean, rstd,
+                                gamma, C)),
+                new Launch("partials", Grids.elements(chunks * C), 9,
+                        (g, id) -> g.task(id, TornadoLayerNormKernels::layerNormParamPartials, k, partialGamma,
+                                partialBeta, dout, x, mean, rstd, rows, C)),
+                addColumnSums(f(l.dgamma()), partialGamma, chunks, C),
+                addColumnSums(f(l.dbeta()), partialBeta, chunks, C));
+    }
+
+    private List<Launch> rmsNormForward(RmsNorm.Forward r) {
+        KernelContext k = context;
+        FloatArray out = f(r.out());
+        FloatArray rstd = f(r.rstd());
+        FloatArray x = f(r.x());
+        FloatArray gamma = f(r.gamma());
+        float eps = r.eps();
+        int C = r.x().dim(-1);
+        return List.of(new Launch("rows", Grids.groups(r.x().rows(), Grids.GROUP), 7,
+                (g, id) -> g.task(id, TornadoRmsNormKernels::rmsNormForward, k, out, rstd, x, gamma, eps, C)));
+    }
+
+    private List<Launch> rmsNormBackward(RmsNorm.Backward r) {
+        KernelContext k = context;
+        FloatArray dx = f(r.dx());
+        FloatArray dout = f(r.dout());
+        FloatArray x = f(r.x());
+        FloatArray rstd = f(r.rstd());
+        FloatArray gamma = f(r.gamma());
+        int C = r.x().dim(-1);
+        int rows = r.x().rows();
+        int chunks = chunks(rows);
+        FloatArray partialGamma = scratchFloats(chunks * C);
+        return List.of(
+                new Launch("rows", Grids.groups(rows, Grids.GROUP), 7,
+                        (g, id) -> g.task(id, TornadoRmsNormKernels::rmsNormBackwardRows, k, dx, dout, x, rstd, gamma, C)),
+                new Launch("partials", Grids.elements(chunks * C), 7,
+                        (g, id) -> g.task(id, TornadoRmsNormKernels::rmsNormParamPartials, k, partialGamma, dout, x, rstd,
+                                rows, C)),
+                addColumnSums(f(r.dgamma()), partialGamma, chunks, C));
+    }
+
+    /** C[M,N] (+)= A·B (+ bias), A(i,k) = a[i·aRow + k·aCol], B(k,j) = b[k·bRow + j·bCol]: see TornadoMatmulKernels. */
+    private Launch gemm(String step, FloatArray c, FloatArray a, FloatArray b, FloatArray bias, int M, int N, int K,
+                        int aRow, int aCol, int bRow, int bCol, boolean accumulate) {
+        KernelContext k = context;
+        FloatArray biasOrUnused = bias == null ? unused() : bias;
+        int hasBias = bias == null ? 0 : 1;
+        int acc = accumulate ? 1 : 0;
+        return new Launch(step, Grids.tiles(M, N, TornadoMatmulKernels.TILE), 14,
+                (g, id) -> g.task(id, TornadoMatmulKernels::gemmTiled, k, c, a, b, biasOrUnused, M, N, K, aRow, aCol,
+                        bRow, bCol, acc, hasBias));
+    }
+
+    private List<Launch> matmulForward(Matmul.Forward m) {
+        int n = m.x().rows();
+        int ic = m.x().dim(-1);
+        int oc = m.w().dim(0);
+        return List.of(gemm("gemm", f(m.out()), f(m.x()), f(m.w()), m.bias() == null ? null : f(m.bias()), n, oc, ic,
+                ic, 1, 1, ic, false));
+    }
+
+    private List<Launch> matmulBackward(Matmul.Backward m) {
+        int n = m.x().rows();
+        int ic = m.x().dim(-1);
+        int oc = m.w().dim(0);
+        FloatArray dout = f(m.dout());
+        List<Launch> launches = new ArrayList<>();
+        if (m.dx() != null) {
+            launches.add(gemm("dx", f(m.dx()), dout, f(m.w()), null, n, ic, oc, oc, 1, ic, 1, true));
+        }
+        if (m.dw() != null) {
+            launches.add(gemm("dw", f(m.dw()), dout, f(m.x()), null, oc, ic, n, 1, oc, ic, 1, true));
+        }
+        if (m.dbias() != null) {
+            KernelContext k = context;
+            int chunks = chunks(n);
+            FloatArray partial = scratchFloats(chunks * oc);
+            launches.add(new Launch("dbiasPartials", Grids.elements(chunks * oc), 5,
+                    (g, id) -> g.task(id, TornadoReductions::columnPartials, k, partial, dout, n, oc)));
+            launches.add(addColumnSums(f(m.dbias()), partial, chunks, oc));
+        }
+        return launches;
+    }
+
+    private List<Launch> attentionForward(Attention.Forward a) {
+        KernelContext k = context;
+        FloatArray out = f(a.out());
+        FloatArray lse = f(a.lse());
+        FloatArray qkv = f(a.qkv());
+        int B = a.qkv().dim(0);
+        int T = a.qkv().dim(1);
+        int C = a.qkv().dim(2) / 3;
+        int NH = a.heads();
+        return List.of(new Launch("forward", Grids.elements(B * NH * T), 8,
+                (g, id) -> g.task(id, TornadoAttentionKernels::attentionForward, k, out, lse, qkv, B, T, C, NH)));
+    }
+
+    private List<Launch> attentionBackward(Attention.Backward a) {
+        KernelContext k = context;
+        FloatArray dqkv = f(a.dqkv());
+        FloatArray dout = f(a.dout());
+        FloatArray qkv = f(a.qkv());
+        FloatArray out = f(a.out());
+        FloatArray lse = f(a.lse());
+        int B = a.qkv().dim(0);
+        int T = a.qkv().dim(1);
+        int C = a.qkv().dim(2) / 3;
+        int NH = a.heads();
+        int rows = B * NH * T;
+        FloatArray rowDots = scratchFloats(rows);
+        return List.of(
+                new Launch("rowDots", Grids.elements(rows), 8,
+                        (g, id) -> g.task(id, TornadoAttentionKernels::attentionRowDots, k, rowDots, dout, out, B, T, C,
+                                NH)),
+                new Launch("dq", Grids.elements(rows), 10,
+                        (g, id) -> g.task(id, TornadoAttentionKernels::attentionBackwardQuery, k, dqkv, dout, qkv, lse,
+                                rowDots, B, T, C, NH)),
+                new Launch("dkv", Grids.elements(rows), 10,
+                        (g, id) -> g.task(id, TornadoAttentionKernels::attentionBackwardKeys, k, dqkv, dout, qkv, lse,
+                                rowDots, B, T, C, NH)));
+    }
+
+    private List<Launch> crossEntropy(CrossEntropy ce) {
+        KernelContext k = context;
+        FloatArray loss = f(ce.loss());
+        FloatArray correct = ce.correct() == null ? unused() : f(ce.correct());
+        int withCorrect = ce.correct() == null ? 0 : 1;
+        FloatArray logits = f(ce.logits());
+        IntArray targets = i(ce.targets());
+        float scale = ce.scale();
+        int N = ce.logits().rows();
+        int V = ce.logits().dim(-1);
+        FloatArray count = scratchFloats(1);
+        FloatArray rowLoss = scratchFloats(N);
+        FloatArray rowHit = scratchFloats(N);
+        List<Launch> launches = new ArrayList<>();
+        launches.add(new Launch("count", Grids.oneGroup(), 4,
+                (g, id) -> g.task(id, TornadoCrossEntropyKernels::crossEntropyCount, k, count, targets, N)));
+        if (ce.dlogits() == null || ce.dlogits() == ce.logits()) {
+            int withGrad = ce.dlogits() == null ? 0 : 1;
+            launches.add(new Launch("rows", Grids.groups(N, Grids.GROUP), 9,
+                    (g, id) -> g.task(id, TornadoCrossEntropyKernels::crossEntropyRowsInPlace, k, rowLoss, rowHit, logits,
+                            targets, count, scale, withGrad, V)));
+        } else {
+            FloatArray dlogits = f(ce.dlogits());
+            launches.add(new Launch("rows", Grids.groups(N, Grids.GROUP), 10,
+                    (g, id) -> g.task(id, TornadoCrossEntropyKernels::crossEntropyRows, k, rowLoss, rowHit, dlogits,
+                            logits, targets, count, scale, 1, V)));
+        }
+        launches.add(new Launch("finish", Grids.oneGroup(), 9,
+                (g, id) -> g.task(id, TornadoCrossEntropyKernels::crossEntropyFinish, k, loss, correct, rowLoss, rowHit,
+                        count, scale, withCorrect, N)));
+        return launches;
     }
 }

@@ -1,0 +1,127 @@
+package org.derf4j.kernels.tornadovm;
+
+import uk.ac.manchester.tornado.api.KernelContext;
+import uk.ac.manchester.tornado.api.math.TornadoMath;
+import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
+import uk.ac.manchester.tornado.api.types.arrays.IntArray;
+
+/**
+ * Fused softmax cross-entropy (see {@link org.derf4j.kernels.CrossEntropy}); targets are checked on the host.
+ * <pre>
+ *   crossEntropyCount        one work-group: n = the number of rows with a target, in a local-memory tree
+ *   crossEntropyRows         one work-group per row: max and its first index, Σexp, in trees;
+ *   (…InPlace: dlogits = logits)  rowLoss = −log p[target], rowHit = argmax == target,
+ *                            dlogits = scale·(p − onehot)/n, written after the row is read
+ *   crossEntropyFinish       one work-group: loss += scale·Σ rowLoss/n, correct += Σ rowHit, rows in order
+ * </pre>
+ */
+public final class TornadoCrossEntropyKernels {
+    private TornadoCrossEntropyKernels() {
+    }
+
+    public static void crossEntropyCount(KernelContext k, FloatArray count, IntArray targets, int N) {
+        float[] tree = k.allocateFloatLocalArray(Grids.GROUP);
+        float valid = 0f;
+        for (int i = k.localIdx; i < N; i += Grids.GROUP) {
+            valid += targets.get(i) >= 0 ? 1f : 0f;
+        }
+        float total = TornadoReductions.groupSum(k, tree, valid);
+        if (k.localIdx == 0) {
+            count.set(0, total);
+        }
+    }
+
+    public static void crossEntropyRows(KernelContext k, FloatArray rowLoss, FloatArray rowHit, FloatArray dlogits,
+                                        FloatArray logits, IntArray targets, FloatArray count, float scale,
+                                        int withGrad, int V) {
+        row(k, rowLoss, rowHit, dlogits, logits, targets, count, scale, withGrad, V);
+    }
+
+    // dlogits is logits: TornadoVM cannot take one buffer as two arguments of a task.
+    public static void crossEntropyRowsInPlace(KernelContext k, FloatArray rowLoss, FloatArray rowHit,
+                                               FloatArray logits, IntArray targets, FloatArray count, float scale,
+                                               int withGrad, int V) {
+        row(k, rowLoss, rowHit, logits, logits, targets, count, scale, withGrad, V);
+    }
+
+    private static void row(KernelContext k, FloatArray rowLoss, FloatArray rowHit, FloatArray dlogits,
+                            FloatArray logits, IntArray targets, FloatArray count, float scale, int withGrad, int V) {
+        float[] tree = k.allocateFloatLocalArray(Grids.GROUP);
+        int[] first = k.allocateIntLocalArray(Grids.GROUP);
+        int lid = k.localIdx;
+        int row = k.groupIdx;
+        int o = row * V;
+        int target = targets.get(row);
+        // max, and the first index that reaches it
+        float max = Float.NEGATIVE_INFINITY;
+        int arg = V;
+        for (int j = lid; j < V; j += Grids.GROUP) {
+            float l = logits.get(o + j);
+            if (l > max) {
+                max = l;
+                arg = j;
+            }
+        }
+        tree[lid] = max;
+        first[lid] = arg;
+        for (int s = Grids.GROUP / 2; s > 0; s /= 2) {
+            k.localBarrier();
+            if (lid < s) {
+                float other = tree[lid + s];
+                int otherArg = first[lid + s];
+                if (other > tree[lid] || (other == tree[lid] && otherArg < first[lid])) {
+                    tree[lid] = other;
+                    first[lid] = otherArg;
+                }
+            }
+        }
+        k.localBarrier();
+        max = tree[0];
+        int argmax = first[0];
+        k.localBarrier();
+        float sum = 0f;
+        for (int j = lid; j < V; j += Grids.GROUP) {
+            sum += TornadoMath.exp(logits.get(o + j) - max);
+        }
+        sum = TornadoReductions.groupSum(k, tree, sum);
+        float targetLogit = 0f;
+        if (target >= 0) {
+            targetLogit = logits.get(o + target);
+        }
+        float valid = count.get(0);
+        if (withGrad == 1) {
+            k.localBarrier(); // every work-item has read its logits and the target's before any is overwritten
+            float rowScale = target >= 0 && valid > 0f ? scale / valid : 0f;
+            for (int j = lid; j < V; j += Grids.GROUP) {
+                float p = TornadoMath.exp(logits.get(o + j) - max) / sum;
+                dlogits.set(o + j, rowScale * (p - (j == target ? 1f : 0f)));
+            }
+        }
+        if (lid == 0) {
+            rowLoss.set(row, target >= 0 ? TornadoMath.log(sum) - (targetLogit - max) : 0f);
+            rowHit.set(row, target >= 0 && argmax == target ? 1f : 0f);
+        }
+    }
+
+    public static void crossEntropyFinish(KernelContext k, FloatArray loss, FloatArray correct, FloatArray rowLoss,
+                                          FloatArray rowHit, FloatArray count, float scale, int withCorrect, int N) {
+        float[] tree = k.allocateFloatLocalArray(Grids.GROUP);
+        float l = 0f;
+        float h = 0f;
+        for (int i = k.localIdx; i < N; i += Grids.GROUP) {
+            l += rowLoss.get(i);
+            h += rowHit.get(i);
+        }
+        float lossSum = TornadoReductions.groupSum(k, tree, l);
+        float hits = TornadoReductions.groupSum(k, tree, h);
+        if (k.localIdx == 0) {
+            float valid = count.get(0);
+            if (valid > 0f) {
+                loss.set(0, loss.get(0) + scale * lossSum / valid);
+            }
+            if (withCorrect == 1) {
+                correct.set(0, correct.get(0) + hits);
+            }
+        }
+    }
+}
