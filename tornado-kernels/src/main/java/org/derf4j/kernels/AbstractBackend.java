@@ -3,6 +3,7 @@ package org.derf4j.kernels;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Objects;
 import java.util.Set;
 
 /**
@@ -82,7 +83,7 @@ public abstract class AbstractBackend<T extends Tensor> implements Backend {
 
     @Override
     public final List<Executable> compile(List<Graph> graphs) {
-        if (graphs == null || graphs.isEmpty() || graphs.contains(null)) {
+        if (graphs == null || graphs.isEmpty() || graphs.stream().anyMatch(Objects::isNull)) {
             throw new IllegalArgumentException("compile: graphs must be a non-empty list without nulls, got " + graphs);
         }
         graphs.forEach(this::checkGraph);

@@ -18,7 +18,8 @@ import org.derf4j.transformer.GptPass;
 import org.derf4j.transformer.Parameter;
 
 /**
- * Trains a {@link Gpt} on a {@link Dataset}. Four graphs are compiled once, at construction, and replayed:
+ * Trains a {@link Gpt} on a {@link Dataset}. Four graphs are compiled once, together, at construction, and
+ * replayed:
  * <pre>
  *   zero_grad   clear every gradient, the loss and the correct count
  *   micro_step  upload tokens and targets → forward → loss and dlogits → backward   (× accumulation)
@@ -94,10 +95,13 @@ public final class Trainer implements AutoCloseable {
         evalPass.recordClearMetrics(eval);
         evalPass.recordForward(eval);
         evalPass.recordLoss(eval);
-        this.zeroGrad = backend.compile(zero.build());
-        this.microStep = backend.compile(micro.build());
-        this.update = backend.compile(upd.build());
-        this.evaluate = backend.compile(eval.build());
+        // Compiled together: a backend whose device memory belongs to a compiled unit keeps the weights,
+        // gradients and moments on the device between these four graphs.
+        List<Executable> compiled = backend.compile(List.of(zero.build(), micro.build(), upd.build(), eval.build()));
+        this.zeroGrad = compiled.get(0);
+        this.microStep = compiled.get(1);
+        this.update = compiled.get(2);
+        this.evaluate = compiled.get(3);
     }
 
     public Gpt model() {
