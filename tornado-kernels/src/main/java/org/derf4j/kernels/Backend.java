@@ -19,6 +19,11 @@ public interface Backend extends AutoCloseable {
     /** The device in words, for logs. */
     String device();
 
+    /** Every device this backend can see, one line each; by default just {@link #device()}. */
+    default List<String> devices() {
+        return List.of(device());
+    }
+
     /** Allocates a zero-filled tensor. */
     Tensor allocate(String name, DType dtype, int... shape);
 

@@ -1,5 +1,6 @@
 package org.derf4j.training;
 
+import java.util.List;
 import java.util.concurrent.Callable;
 import org.derf4j.kernels.Backend;
 import org.derf4j.kernels.BackendProvider;
@@ -23,6 +24,10 @@ final class DevicesCommand implements Callable<Integer> {
                 String mark = !chosen && p.priority() >= 0 ? "*" : " ";
                 chosen |= mark.equals("*");
                 System.out.printf("%s %-14s %s%n", mark, p.name(), b.device());
+                List<String> all = b.devices();
+                if (all.size() > 1) {
+                    all.forEach(d -> System.out.printf("  %-14s   %s%n", "", d));
+                }
             }
         }
         System.out.println("(* is what --backend auto picks)");

@@ -8,6 +8,7 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 import org.derf4j.kernels.Backend;
 import org.derf4j.kernels.Backends;
+import org.derf4j.kernels.tornadovm.TornadoBackendProvider;
 import org.derf4j.training.data.Dataset;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -32,6 +33,10 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--resume", description = "continue the run in --out from its latest checkpoint")
     boolean resume;
 
+    @Option(names = "--print-kernels",
+            description = "print the OpenCL C or PTX that TornadoVM generates for each kernel (--backend tornadovm)")
+    boolean printKernels;
+
     @Override
     public Integer call() throws Exception {
         Checkpoints.Loaded checkpoint = null;
@@ -51,6 +56,9 @@ final class TrainCommand implements Callable<Integer> {
             }
         }
         Dataset data = Datasets.open(config, checkpoint);
+        if (printKernels) {
+            System.setProperty(TornadoBackendProvider.PRINT_KERNELS, "true");
+        }
         try (Backend device = Backends.open(backend);
              Trainer trainer = new Trainer(config, data, device);
              RunLog log = new RunLog(out, checkpoint == null ? 0 : checkpoint.state().get("step").getAsLong(),

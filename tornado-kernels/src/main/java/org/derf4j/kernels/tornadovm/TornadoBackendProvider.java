@@ -18,6 +18,12 @@ import org.derf4j.kernels.BackendProvider;
  */
 public final class TornadoBackendProvider implements BackendProvider {
 
+    /**
+     * System property: {@code true} makes the backend print the OpenCL C or PTX that TornadoVM generates for
+     * each kernel, as it compiles it ({@code ./derf train --print-kernels}).
+     */
+    public static final String PRINT_KERNELS = "derf4j.printKernels";
+
     static final String NOT_BUILT = "not built: TORNADOVM_HOME was unset when derf4j was built. Install TornadoVM"
             + " (see README, 'TornadoVM'), set TORNADOVM_HOME to its SDK and run ./derf again";
 

@@ -17,13 +17,10 @@ import uk.ac.manchester.tornado.api.runtime.TornadoRuntimeProvider;
  * and executed per replay. See {@link TornadoProgram} for how tensors stay on the device, and
  * {@code tornado-kernels/README.md} for the design.
  *
- * <p>Runs on TornadoVM's default device. Set the system property {@value #PRINT_KERNELS} to {@code true}
- * ({@code ./derf train --print-kernels}) to print the OpenCL C or PTX that TornadoVM generates for each kernel.
+ * <p>Runs on TornadoVM's default device. {@link TornadoBackendProvider#PRINT_KERNELS} prints the OpenCL C or
+ * PTX that TornadoVM generates for each kernel.
  */
 public final class TornadoBackend extends AbstractBackend<TornadoTensor> {
-
-    /** System property: print the generated kernels when a plan is compiled. */
-    public static final String PRINT_KERNELS = "derf4j.printKernels";
 
     private final TornadoDevice device;
     private final boolean printKernels;
@@ -37,7 +34,7 @@ public final class TornadoBackend extends AbstractBackend<TornadoTensor> {
             throw new IllegalStateException("backend 'tornadovm' is not available: " + why);
         }
         this.device = TornadoRuntimeProvider.getTornadoRuntime().getDefaultDevice();
-        this.printKernels = Boolean.getBoolean(PRINT_KERNELS);
+        this.printKernels = Boolean.getBoolean(TornadoBackendProvider.PRINT_KERNELS);
     }
 
     /** Why TornadoVM cannot run here, or null. Starts TornadoVM's runtime the first time. */
@@ -50,21 +47,24 @@ public final class TornadoBackend extends AbstractBackend<TornadoTensor> {
         return TornadoRuntimeProvider.getTornadoRuntime().getDefaultDevice().getDeviceType() == TornadoDeviceType.CPU;
     }
 
-    /** Every device of every TornadoVM backend, one line each, the default first: for {@code ./derf devices}. */
-    public static List<String> devices() {
+    /** Every device of every TornadoVM backend (OpenCL, PTX, SPIR-V), one line each. */
+    @Override
+    public List<String> devices() {
         TornadoRuntime runtime = TornadoRuntimeProvider.getTornadoRuntime();
         List<String> lines = new ArrayList<>();
         for (int b = 0; b < runtime.getNumBackends(); b++) {
             var backend = runtime.getBackend(b);
             for (int d = 0; d < backend.getNumDevices(); d++) {
-                lines.add(b + ":" + d + " " + describe(backend.getDevice(d)) + " [" + backend.getName() + "]");
+                TornadoDevice each = backend.getDevice(d);
+                lines.add(b + ":" + d + " " + describe(each) + (each.equals(device) ? ", the default" : ""));
             }
         }
         return lines;
     }
 
     private static String describe(TornadoDevice d) {
-        return d.getPlatformName().trim() + ", " + d.getDeviceName() + " (" + d.getDeviceType() + ", "
+        return d.getTornadoVMBackend() + " " + d.getPlatformName().trim() + ", "
+                + d.getPhysicalDevice().getDeviceName().trim() + " (" + d.getDeviceType() + ", "
                 + d.getMaxGlobalMemory() / (1 << 20) + " MiB)";
     }
 
@@ -73,12 +73,13 @@ public final class TornadoBackend extends AbstractBackend<TornadoTensor> {
         static final String UNAVAILABLE = start();
 
         private static String start() {
+            // TornadoVM reads these when its runtime starts, just below; a value given on the command line wins.
             // A kernel TornadoVM cannot compile or launch would otherwise "recover" by running the Java method
             // on the host, where a KernelContext kernel is meaningless (its indices are all 0). Fail instead.
-            // TornadoVM reads this when its runtime starts, which is just below.
-            if (System.getProperty("tornado.recover.bailout") == null) {
-                System.setProperty("tornado.recover.bailout", "False");
-            }
+            setIfAbsent("tornado.recover.bailout", "False");
+            // Room for TornadoProgram.TASKS_PER_GRAPH kernels in one task graph's bytecode (default 4 KiB: about
+            // 20 of ours). Each task graph execution ends with a host sync, so fewer, bigger graphs are faster.
+            setIfAbsent("tornado.tvm.maxbytecodesize", Integer.toString(1 << 18));
             try {
                 TornadoRuntime runtime = TornadoRuntimeProvider.getTornadoRuntime();
                 if (runtime.getNumBackends() == 0) {
@@ -94,6 +95,12 @@ public final class TornadoBackend extends AbstractBackend<TornadoTensor> {
         }
     }
 
+    private static void setIfAbsent(String property, String value) {
+        if (System.getProperty(property) == null) {
+            System.setProperty(property, value);
+        }
+    }
+
     @Override
     public String name() {
         return "tornadovm";
@@ -101,7 +108,7 @@ public final class TornadoBackend extends AbstractBackend<TornadoTensor> {
 
     @Override
     public String device() {
-        return "TornadoVM " + device.getTornadoVMBackend() + ", " + describe(device);
+        return "TornadoVM " + describe(device);
     }
 
     @Override

@@ -31,7 +31,7 @@ import uk.ac.manchester.tornado.api.types.arrays.TornadoNativeArray;
  *                consumeFromDevice(the buffers of resident_0 … resident_j−1)    persistOnDevice(its share)
  *   segment      consumeFromDevice(every buffer of the plan)
  *                transferToDevice(EVERY_EXECUTION, the graph's declared inputs, as host aliases)  [first segment]
- *                copy alias → input buffer, then the ops' kernels in order                 (≤ 16 tasks)
+ *                copy alias → input buffer, then the ops' kernels in order                 (≤ 64 tasks)
  *                persistOnDevice(every buffer of the plan)
  * </pre>
  * Every buffer (tensors and kernel scratch) is allocated once, by the resident graphs, which own it: they
@@ -39,8 +39,8 @@ import uk.ac.manchester.tornado.api.types.arrays.TornadoNativeArray;
  * from the graph that ran before it ({@code consumeFromDevice}: TornadoVM copies them from the last executed
  * task graph). Because every graph holds every buffer of the plan, the pointers survive any order of
  * execution — zero_grad, micro_step × k, update, evaluate — and nothing is copied between graphs. A graph of
- * more than 16 kernels is cut into segments, one task graph each, executed in order: TornadoVM's bytecode
- * for one task graph has a fixed size.
+ * more than {@value #TASKS_PER_GRAPH} kernels is cut into segments, one task graph each, executed in order:
+ * TornadoVM's code for one task graph has a fixed size.
  *
  * <h2>Host traffic</h2>
  * <ul>
@@ -60,10 +60,18 @@ import uk.ac.manchester.tornado.api.types.arrays.TornadoNativeArray;
  */
 final class TornadoProgram {
 
-    /** Kernels per task graph: TornadoVM's bytecode buffer for one graph holds about 20 of ours. */
-    private static final int TASKS_PER_GRAPH = 16;
+    /**
+     * Kernels per task graph. TornadoVM executes a task graph and then waits for the device, so each task graph
+     * is a host sync: they should be few. Its limits: the high-level code of a task graph is a fixed 8 KiB,
+     * {@value #HIGH_LEVEL_BYTES_PER_TASK} bytes plus {@value #HIGH_LEVEL_BYTES_PER_ARGUMENT} per argument per
+     * task, and its bytecode buffer, which {@link TornadoBackend} enlarges when TornadoVM starts.
+     */
+    static final int TASKS_PER_GRAPH = 64;
+    private static final int HIGH_LEVEL_BYTES = 7680;
+    private static final int HIGH_LEVEL_BYTES_PER_TASK = 15;
+    private static final int HIGH_LEVEL_BYTES_PER_ARGUMENT = 5;
     /** Buffers held per resident graph. */
-    private static final int BUFFERS_PER_RESIDENT_GRAPH = 24;
+    private static final int BUFFERS_PER_RESIDENT_GRAPH = 64;
 
     private final TornadoBackend backend;
     private final List<Graph> graphs;
@@ -147,19 +155,21 @@ final class TornadoProgram {
         for (int gi = 0; gi < graphs.size(); gi++) {
             List<Named> named = launches.get(gi);
             List<Integer> indices = new ArrayList<>();
-            for (int from = 0; from < named.size(); from += TASKS_PER_GRAPH) {
+            for (int from = 0; from < named.size(); ) {
+                int to = segmentEnd(named, from);
                 String name = TaskIds.graph(id, graphs.get(gi).name(), indices.size());
                 TaskGraph tg = new TaskGraph(name).consumeFromDevice(all);
                 if (from == 0 && !aliases.get(gi).isEmpty()) {
                     tg.transferToDevice(DataTransferMode.EVERY_EXECUTION, aliases.get(gi).toArray());
                 }
-                for (Named n : named.subList(from, Math.min(named.size(), from + TASKS_PER_GRAPH))) {
+                for (Named n : named.subList(from, to)) {
                     n.launch().task().addTo(tg, n.taskId());
                     grids.addWorkerGrid(TaskIds.key(name, n.taskId()), n.launch().grid());
                 }
                 tg.persistOnDevice(all);
                 indices.add(taskGraphs.size());
                 taskGraphs.add(tg.snapshot());
+                from = to;
             }
             segments.add(indices.stream().mapToInt(Integer::intValue).toArray());
         }
@@ -168,6 +178,20 @@ final class TornadoProgram {
         if (printKernels) {
             plan.withPrintKernel();
         }
+    }
+
+    /** The end of the segment that starts at {@code from}: as many launches as one task graph holds. */
+    private static int segmentEnd(List<Named> named, int from) {
+        int bytes = 0;
+        int to = from;
+        while (to < named.size() && to - from < TASKS_PER_GRAPH) {
+            bytes += HIGH_LEVEL_BYTES_PER_TASK + HIGH_LEVEL_BYTES_PER_ARGUMENT * named.get(to).launch().arguments();
+            if (bytes > HIGH_LEVEL_BYTES) {
+                break;
+            }
+            to++;
+        }
+        return to;
     }
 
     /** A launch with its task id. */
