@@ -1,5 +1,6 @@
 package org.derf4j.bench;
 
+import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import org.derf4j.kernels.Attention;
@@ -68,8 +69,10 @@ public class AttentionBenchmark {
         Tensor dqkv = device.allocate("dqkv", b, t, 3 * c);
         Attention.Forward fwd = new Attention.Forward(out, lse, qkv, heads);
         Attention.Backward bwd = new Attention.Backward(dqkv, dout, qkv, out, lse, heads);
-        forward = device.compile(Graph.of("attention-forward", fwd));
-        forwardBackward = device.compile(Graph.of("attention-forward-backward", fwd, bwd));
+        List<Executable> graphs = device.compile(List.of(Graph.of("attention-forward", fwd),
+                Graph.of("attention-forward-backward", fwd, bwd)));
+        forward = graphs.get(0);
+        forwardBackward = graphs.get(1);
         lseHost = new float[lse.size()];
     }
 

@@ -1,8 +1,10 @@
 package org.derf4j.bench;
 
+import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import org.derf4j.kernels.Backend;
+import org.derf4j.kernels.Backends;
 import org.derf4j.kernels.Executable;
 import org.derf4j.kernels.Graph;
 import org.derf4j.kernels.LayerNorm;
@@ -65,10 +67,14 @@ public class NormBenchmark {
     @Param("0")
     int threads;
 
+    /** cpu (with {@link #threads}), or another backend by name, e.g. tornadovm. */
+    @Param("cpu")
+    String backend;
+
     /** Elements per chunk of the parallel copy: the cpu backend's element-wise chunk. */
     private static final int COPY_CHUNK = 1 << 15;
 
-    private Backend backend;
+    private Backend device;
     private Executable derfForward;
     private Executable derfForwardBackward;
     private Executable dytForwardBackward;
@@ -85,7 +91,7 @@ public class NormBenchmark {
     @Setup(Level.Trial)
     public void setUp() {
         int teamSize = threads > 0 ? threads : Runtime.getRuntime().availableProcessors();
-        backend = new CpuBackend(CpuBackend.Variant.FAST, teamSize);
+        device = backend.equals("cpu") ? new CpuBackend(CpuBackend.Variant.FAST, teamSize) : Backends.open(backend);
         SplittableRandom rng = new SplittableRandom(42);
         Tensor x = upload("x", normal(rng, rows * channels, 0, 1), rows, channels);
         Tensor dout = upload("dout", normal(rng, rows * channels, 0, 1), rows, channels);
@@ -93,30 +99,35 @@ public class NormBenchmark {
         Tensor beta = upload("beta", normal(rng, channels, 0, 0.1), channels);
         Tensor alpha = upload("alpha", new float[] {0.5f}, 1);
         Tensor shift = upload("shift", new float[] {0.1f}, 1);
-        Tensor out = backend.allocate("out", rows, channels);
-        Tensor dx = backend.allocate("dx", rows, channels);
-        Tensor dgamma = backend.allocate("dgamma", channels);
-        Tensor dbeta = backend.allocate("dbeta", channels);
-        Tensor dalpha = backend.allocate("dalpha", 1);
-        Tensor dshift = backend.allocate("dshift", 1);
-        Tensor mean = backend.allocate("mean", rows);
-        Tensor rstd = backend.allocate("rstd", rows);
+        Tensor out = device.allocate("out", rows, channels);
+        Tensor dx = device.allocate("dx", rows, channels);
+        Tensor dgamma = device.allocate("dgamma", channels);
+        Tensor dbeta = device.allocate("dbeta", channels);
+        Tensor dalpha = device.allocate("dalpha", 1);
+        Tensor dshift = device.allocate("dshift", 1);
+        Tensor mean = device.allocate("mean", rows);
+        Tensor rstd = device.allocate("rstd", rows);
 
         var derf = new PointwiseNorm.Forward(Kind.DERF, out, x, alpha, shift, gamma, beta);
-        derfForward = backend.compile(Graph.of("derf-forward", derf));
-        derfForwardBackward = backend.compile(Graph.of("derf", derf,
-                new PointwiseNorm.Backward(Kind.DERF, dx, dalpha, dshift, dgamma, dbeta, dout, x, alpha, shift,
-                        gamma)));
-        dytForwardBackward = backend.compile(Graph.of("dyt",
-                new PointwiseNorm.Forward(Kind.DYT, out, x, alpha, null, gamma, beta),
-                new PointwiseNorm.Backward(Kind.DYT, dx, dalpha, null, dgamma, dbeta, dout, x, alpha, null, gamma)));
         var layerNorm = new LayerNorm.Forward(out, mean, rstd, x, gamma, beta);
-        layerNormForward = backend.compile(Graph.of("layernorm-forward", layerNorm));
-        layerNormForwardBackward = backend.compile(Graph.of("layernorm", layerNorm,
-                new LayerNorm.Backward(dx, dgamma, dbeta, dout, x, mean, rstd, gamma)));
-        rmsNormForwardBackward = backend.compile(Graph.of("rmsnorm",
-                new RmsNorm.Forward(out, rstd, x, gamma),
-                new RmsNorm.Backward(dx, dgamma, dout, x, rstd, gamma)));
+        // Compiled as one unit: the graphs share their tensors (on TornadoVM, one plan's device buffers).
+        List<Executable> graphs = device.compile(List.of(
+                Graph.of("derf-forward", derf),
+                Graph.of("derf", derf, new PointwiseNorm.Backward(Kind.DERF, dx, dalpha, dshift, dgamma, dbeta, dout,
+                        x, alpha, shift, gamma)),
+                Graph.of("dyt", new PointwiseNorm.Forward(Kind.DYT, out, x, alpha, null, gamma, beta),
+                        new PointwiseNorm.Backward(Kind.DYT, dx, dalpha, null, dgamma, dbeta, dout, x, alpha, null,
+                                gamma)),
+                Graph.of("layernorm-forward", layerNorm),
+                Graph.of("layernorm", layerNorm, new LayerNorm.Backward(dx, dgamma, dbeta, dout, x, mean, rstd, gamma)),
+                Graph.of("rmsnorm", new RmsNorm.Forward(out, rstd, x, gamma),
+                        new RmsNorm.Backward(dx, dgamma, dout, x, rstd, gamma))));
+        derfForward = graphs.get(0);
+        derfForwardBackward = graphs.get(1);
+        dytForwardBackward = graphs.get(2);
+        layerNormForward = graphs.get(3);
+        layerNormForwardBackward = graphs.get(4);
+        rmsNormForwardBackward = graphs.get(5);
 
         int n = rows * channels;
         copySource = normal(rng, n, 0, 1);
@@ -130,8 +141,8 @@ public class NormBenchmark {
     }
 
     private Tensor upload(String name, float[] values, int... shape) {
-        Tensor t = backend.allocate(name, shape);
-        backend.upload(t, values);
+        Tensor t = device.allocate(name, shape);
+        device.upload(t, values);
         return t;
     }
 
@@ -146,7 +157,7 @@ public class NormBenchmark {
     @TearDown(Level.Trial)
     public void tearDown() {
         copyTeam.close();
-        backend.close();
+        device.close();
     }
 
     @Benchmark

@@ -54,6 +54,10 @@ public class SgemmBenchmark {
     @Param({"0"})
     int threads;
 
+    /** cpu (with {@link #threads}), or another backend by name, e.g. tornadovm. */
+    @Param({"cpu"})
+    String backend;
+
     private Backend device;
     private Tensor x;
     private Tensor w;
@@ -62,7 +66,8 @@ public class SgemmBenchmark {
 
     @Setup(Level.Trial)
     public void setUp() {
-        device = threads == 0 ? Backends.open("cpu") : new CpuBackend(CpuBackend.Variant.FAST, threads);
+        device = !backend.equals("cpu") || threads == 0 ? Backends.open(backend)
+                : new CpuBackend(CpuBackend.Variant.FAST, threads);
         SplittableRandom rng = new SplittableRandom(42);
         x = device.allocate("x", n, n);
         w = device.allocate("w", n, n);
@@ -80,7 +85,8 @@ public class SgemmBenchmark {
         return v;
     }
 
-    /** The cpu backend runs a graph synchronously, so a replay's time is the GEMM's. */
+    /** The cpu backend runs a graph synchronously, and TornadoVM waits for the device after each task graph, so a
+     * replay's time is the GEMM's. */
     @Benchmark
     public Tensor forward() {
         forward.run();

@@ -40,10 +40,13 @@ final class Grids {
         return groups(1, 1);
     }
 
-    /** Square tiles of {@code tile}² work-items covering a {@code rows}×{@code cols} output (x: column, y: row). */
-    static WorkerGrid tiles(int rows, int cols, int tile) {
-        WorkerGrid2D grid = new WorkerGrid2D(ceilDiv(cols, tile) * tile, ceilDiv(rows, tile) * tile);
-        grid.setLocalWork(tile, tile, 1);
+    /**
+     * Work-groups of {@code side}² work-items, one per {@code block}×{@code block} block of a {@code rows}×{@code cols}
+     * output (x: column, y: row).
+     */
+    static WorkerGrid blocks(int rows, int cols, int block, int side) {
+        WorkerGrid2D grid = new WorkerGrid2D(ceilDiv(cols, block) * side, ceilDiv(rows, block) * side);
+        grid.setLocalWork(side, side, 1);
         return grid;
     }
 

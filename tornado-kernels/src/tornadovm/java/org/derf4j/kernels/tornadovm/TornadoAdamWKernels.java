@@ -52,42 +52,26 @@ public final class TornadoAdamWKernels {
 
     // partial[offset + group] = Σ g² over the group's grid-stride share of g[0, n)
     public static void gradSumSquares(KernelContext k, FloatArray partial, FloatArray g, int offset, int n) {
-        float[] tree = k.allocateFloatLocalArray(Grids.GROUP);
-        int lid = k.localIdx;
         float acc = 0f;
         for (int i = k.globalIdx; i < n; i += k.globalGroupSizeX) {
             float x = g.get(i);
             acc += x * x;
         }
-        tree[lid] = acc;
-        for (int s = Grids.GROUP / 2; s > 0; s /= 2) {
-            k.localBarrier();
-            if (lid < s) {
-                tree[lid] += tree[lid + s];
-            }
-        }
-        if (lid == 0) {
-            partial.set(offset + k.groupIdx, tree[0]);
+        float sum = TornadoReductions.groupSum(k, acc);
+        if (k.localIdx == 0) {
+            partial.set(offset + k.groupIdx, sum);
         }
     }
 
     // stats = {√Σ partial, GradClip.clipFactor}; one work-group
     public static void gradClipStats(KernelContext k, FloatArray stats, FloatArray partial, int count, float maxNorm) {
-        float[] tree = k.allocateFloatLocalArray(Grids.GROUP);
-        int lid = k.localIdx;
         float acc = 0f;
-        for (int i = lid; i < count; i += Grids.GROUP) {
+        for (int i = k.localIdx; i < count; i += Grids.GROUP) {
             acc += partial.get(i);
         }
-        tree[lid] = acc;
-        for (int s = Grids.GROUP / 2; s > 0; s /= 2) {
-            k.localBarrier();
-            if (lid < s) {
-                tree[lid] += tree[lid + s];
-            }
-        }
-        if (lid == 0) {
-            float norm = TornadoMath.sqrt(tree[0]);
+        float sum = TornadoReductions.groupSum(k, acc);
+        if (k.localIdx == 0) {
+            float norm = TornadoMath.sqrt(sum);
             stats.set(0, norm);
             stats.set(1, GradClip.clipFactor(norm, maxNorm));
         }

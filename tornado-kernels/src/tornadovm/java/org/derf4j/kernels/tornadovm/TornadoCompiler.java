@@ -18,6 +18,7 @@ import org.derf4j.kernels.RmsNorm;
 import org.derf4j.kernels.Tensor;
 import org.derf4j.kernels.Zero;
 import uk.ac.manchester.tornado.api.KernelContext;
+import uk.ac.manchester.tornado.api.WorkerGrid;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
 import uk.ac.manchester.tornado.api.types.arrays.IntArray;
 import uk.ac.manchester.tornado.api.types.arrays.TornadoNativeArray;
@@ -475,7 +476,7 @@ final class TornadoCompiler {
         FloatArray biasOrUnused = bias == null ? unused() : bias;
         int hasBias = bias == null ? 0 : 1;
         int acc = accumulate ? 1 : 0;
-        return new Launch(step, Grids.tiles(M, N, TornadoMatmulKernels.TILE), 14,
+        return new Launch(step, Grids.blocks(M, N, TornadoMatmulKernels.BLOCK, TornadoMatmulKernels.SIDE), 14,
                 (g, id) -> g.task(id, TornadoMatmulKernels::gemmTiled, k, c, a, b, biasOrUnused, M, N, K, aRow, aCol,
                         bRow, bCol, acc, hasBias));
     }
@@ -516,12 +517,18 @@ final class TornadoCompiler {
         FloatArray out = f(a.out());
         FloatArray lse = f(a.lse());
         FloatArray qkv = f(a.qkv());
-        int B = a.qkv().dim(0);
         int T = a.qkv().dim(1);
         int C = a.qkv().dim(2) / 3;
         int NH = a.heads();
-        return List.of(new Launch("forward", Grids.elements(B * NH * T), 8,
-                (g, id) -> g.task(id, TornadoAttentionKernels::attentionForward, k, out, lse, qkv, B, T, C, NH)));
+        int hs = C / NH;
+        return List.of(new Launch("forward", attentionTiles(a.qkv().dim(0) * NH, T), 8,
+                (g, id) -> g.task(id, TornadoAttentionKernels::attentionForward, k, out, lse, qkv, T, C, NH, hs)));
+    }
+
+    /** One work-group of TILE work-items per (batch, head) pair and tile of TILE rows. */
+    private static WorkerGrid attentionTiles(int batchHeads, int T) {
+        int tile = TornadoAttentionKernels.TILE;
+        return Grids.groups(batchHeads * Grids.ceilDiv(T, tile), tile);
     }
 
     private List<Launch> attentionBackward(Attention.Backward a) {
@@ -535,18 +542,20 @@ final class TornadoCompiler {
         int T = a.qkv().dim(1);
         int C = a.qkv().dim(2) / 3;
         int NH = a.heads();
+        int hs = C / NH;
         int rows = B * NH * T;
         FloatArray rowDots = scratchFloats(rows);
+        WorkerGrid tiles = attentionTiles(B * NH, T);
         return List.of(
                 new Launch("rowDots", Grids.elements(rows), 8,
                         (g, id) -> g.task(id, TornadoAttentionKernels::attentionRowDots, k, rowDots, dout, out, B, T, C,
                                 NH)),
-                new Launch("dq", Grids.elements(rows), 10,
+                new Launch("dq", tiles, 10,
                         (g, id) -> g.task(id, TornadoAttentionKernels::attentionBackwardQuery, k, dqkv, dout, qkv, lse,
-                                rowDots, B, T, C, NH)),
-                new Launch("dkv", Grids.elements(rows), 10,
+                                rowDots, T, C, NH, hs)),
+                new Launch("dkv", tiles, 10,
                         (g, id) -> g.task(id, TornadoAttentionKernels::attentionBackwardKeys, k, dqkv, dout, qkv, lse,
-                                rowDots, B, T, C, NH)));
+                                rowDots, T, C, NH, hs)));
     }
 
     private List<Launch> crossEntropy(CrossEntropy ce) {

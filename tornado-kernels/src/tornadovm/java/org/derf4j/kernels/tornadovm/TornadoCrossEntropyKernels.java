@@ -20,12 +20,11 @@ public final class TornadoCrossEntropyKernels {
     }
 
     public static void crossEntropyCount(KernelContext k, FloatArray count, IntArray targets, int N) {
-        float[] tree = k.allocateFloatLocalArray(Grids.GROUP);
         float valid = 0f;
         for (int i = k.localIdx; i < N; i += Grids.GROUP) {
             valid += targets.get(i) >= 0 ? 1f : 0f;
         }
-        float total = TornadoReductions.groupSum(k, tree, valid);
+        float total = TornadoReductions.groupSum(k, valid);
         if (k.localIdx == 0) {
             count.set(0, total);
         }
@@ -53,7 +52,7 @@ public final class TornadoCrossEntropyKernels {
         int o = row * V;
         int target = targets.get(row);
         // max, and the first index that reaches it
-        float max = Float.NEGATIVE_INFINITY;
+        float max = -Float.MAX_VALUE; // no infinities: see TornadoFunctions.MASKED
         int arg = V;
         for (int j = lid; j < V; j += Grids.GROUP) {
             float l = logits.get(o + j);
@@ -83,7 +82,7 @@ public final class TornadoCrossEntropyKernels {
         for (int j = lid; j < V; j += Grids.GROUP) {
             sum += TornadoMath.exp(logits.get(o + j) - max);
         }
-        sum = TornadoReductions.groupSum(k, tree, sum);
+        sum = TornadoReductions.groupSum(k, sum);
         float targetLogit = 0f;
         if (target >= 0) {
             targetLogit = logits.get(o + target);
@@ -105,15 +104,14 @@ public final class TornadoCrossEntropyKernels {
 
     public static void crossEntropyFinish(KernelContext k, FloatArray loss, FloatArray correct, FloatArray rowLoss,
                                           FloatArray rowHit, FloatArray count, float scale, int withCorrect, int N) {
-        float[] tree = k.allocateFloatLocalArray(Grids.GROUP);
         float l = 0f;
         float h = 0f;
         for (int i = k.localIdx; i < N; i += Grids.GROUP) {
             l += rowLoss.get(i);
             h += rowHit.get(i);
         }
-        float lossSum = TornadoReductions.groupSum(k, tree, l);
-        float hits = TornadoReductions.groupSum(k, tree, h);
+        float lossSum = TornadoReductions.groupSum(k, l);
+        float hits = TornadoReductions.groupSum(k, h);
         if (k.localIdx == 0) {
             float valid = count.get(0);
             if (valid > 0f) {

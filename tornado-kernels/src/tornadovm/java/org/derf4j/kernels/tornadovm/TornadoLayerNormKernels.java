@@ -19,20 +19,19 @@ public final class TornadoLayerNormKernels {
 
     public static void layerNormForward(KernelContext k, FloatArray out, FloatArray mean, FloatArray rstd, FloatArray x,
                                         FloatArray gamma, FloatArray beta, float eps, int C) {
-        float[] tree = k.allocateFloatLocalArray(Grids.GROUP);
         int o = k.groupIdx * C;
         int lid = k.localIdx;
         float s = 0f;
         for (int c = lid; c < C; c += Grids.GROUP) {
             s += x.get(o + c);
         }
-        float m = TornadoReductions.groupSum(k, tree, s) / C;
+        float m = TornadoReductions.groupSum(k, s) / C;
         float q = 0f;
         for (int c = lid; c < C; c += Grids.GROUP) {
             float d = x.get(o + c) - m;
             q += d * d;
         }
-        float r = 1f / TornadoMath.sqrt(TornadoReductions.groupSum(k, tree, q) / C + eps);
+        float r = 1f / TornadoMath.sqrt(TornadoReductions.groupSum(k, q) / C + eps);
         for (int c = lid; c < C; c += Grids.GROUP) {
             out.set(o + c, (x.get(o + c) - m) * r * gamma.get(c) + beta.get(c));
         }
@@ -45,7 +44,6 @@ public final class TornadoLayerNormKernels {
     // dx += rstd·(dnorm − mean(dnorm) − norm·mean(dnorm·norm)), norm = (x − mean)·rstd, dnorm = dout·γ
     public static void layerNormBackwardRows(KernelContext k, FloatArray dx, FloatArray dout, FloatArray x,
                                              FloatArray mean, FloatArray rstd, FloatArray gamma, int C) {
-        float[] tree = k.allocateFloatLocalArray(Grids.GROUP);
         int row = k.groupIdx;
         int o = row * C;
         int lid = k.localIdx;
@@ -59,8 +57,8 @@ public final class TornadoLayerNormKernels {
             sd += dnorm;
             sdn += dnorm * norm;
         }
-        float dnormMean = TornadoReductions.groupSum(k, tree, sd) / C;
-        float dnormNormMean = TornadoReductions.groupSum(k, tree, sdn) / C;
+        float dnormMean = TornadoReductions.groupSum(k, sd) / C;
+        float dnormNormMean = TornadoReductions.groupSum(k, sdn) / C;
         for (int c = lid; c < C; c += Grids.GROUP) {
             float norm = (x.get(o + c) - m) * r;
             float dnorm = dout.get(o + c) * gamma.get(c);

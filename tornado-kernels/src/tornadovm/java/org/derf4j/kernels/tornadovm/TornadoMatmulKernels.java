@@ -14,53 +14,84 @@ import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
  *   dx       += dout·w         M = N_rows, N = IC, K = OC   A = dout (OC, 1)   B = w (IC, 1)
  *   dw       += doutᵀ·x        M = OC, N = IC, K = N_rows   A = doutᵀ (1, OC)  B = x (IC, 1)
  * </pre>
- * {@code gemmTiled}: a work-group computes a {@value #TILE}×{@value #TILE} block of C, one element per
- * work-item; each step stages a TILE×TILE block of A and of B in local memory and every work-item reads its
- * row of A's block and column of B's block from there. Sums run over k in order: deterministic.
+ * {@code gemmTiled}: a work-group of {@value #SIDE}×{@value #SIDE} work-items computes a {@value #BLOCK}×{@value #BLOCK}
+ * block of C, each work-item a {@value #REGISTER}×{@value #REGISTER} grid of it (rows ty + SIDE·i, columns tx + SIDE·j)
+ * in registers. Each step stages a BLOCK×{@value #DEPTH} slab of A and a DEPTH×BLOCK slab of B in local memory;
+ * a work-item then does REGISTER² multiply-adds per 2·REGISTER local reads. Sums run over k in order:
+ * deterministic.
  */
 public final class TornadoMatmulKernels {
     private TornadoMatmulKernels() {
     }
 
-    static final int TILE = 16;
+    /** Work-items per side of a work-group. */
+    static final int SIDE = 8;
+    /** Outputs per side of a work-item. */
+    static final int REGISTER = 8;
+    /** Outputs per side of a work-group's block of C. */
+    static final int BLOCK = SIDE * REGISTER;
+    /** The k extent of the slabs staged in local memory per step. */
+    static final int DEPTH = 16;
 
     public static void gemmTiled(KernelContext k, FloatArray c, FloatArray a, FloatArray b, FloatArray bias, int M,
                                  int N, int K, int aRow, int aCol, int bRow, int bCol, int accumulate, int hasBias) {
-        float[] aTile = k.allocateFloatLocalArray(TILE * TILE);
-        float[] bTile = k.allocateFloatLocalArray(TILE * TILE);
+        float[] aSlab = k.allocateFloatLocalArray(BLOCK * DEPTH);
+        float[] bSlab = k.allocateFloatLocalArray(DEPTH * BLOCK);
+        float[] acc = new float[REGISTER * REGISTER];
+        for (int i = 0; i < REGISTER * REGISTER; i++) {
+            acc[i] = 0f; // private memory: made explicit for the generated code
+        }
         int tx = k.localIdx;
         int ty = k.localIdy;
-        int col = k.groupIdx * TILE + tx;
-        int row = k.groupIdy * TILE + ty;
-        float sum = 0f;
-        for (int k0 = 0; k0 < K; k0 += TILE) {
-            int ka = k0 + tx;
-            float av = 0f;
-            if (row < M && ka < K) {
-                av = a.get(row * aRow + ka * aCol);
+        int lid = ty * SIDE + tx;
+        int row0 = k.groupIdy * BLOCK;
+        int col0 = k.groupIdx * BLOCK;
+        for (int k0 = 0; k0 < K; k0 += DEPTH) {
+            for (int e = lid; e < BLOCK * DEPTH; e += SIDE * SIDE) {
+                int row = row0 + e / DEPTH;
+                int kk = k0 + e % DEPTH;
+                float v = 0f;
+                if (row < M && kk < K) {
+                    v = a.get(row * aRow + kk * aCol);
+                }
+                aSlab[e] = v;
             }
-            aTile[ty * TILE + tx] = av;
-            int kb = k0 + ty;
-            float bv = 0f;
-            if (kb < K && col < N) {
-                bv = b.get(kb * bRow + col * bCol);
+            for (int e = lid; e < DEPTH * BLOCK; e += SIDE * SIDE) {
+                int kk = k0 + e / BLOCK;
+                int col = col0 + e % BLOCK;
+                float v = 0f;
+                if (kk < K && col < N) {
+                    v = b.get(kk * bRow + col * bCol);
+                }
+                bSlab[e] = v;
             }
-            bTile[ty * TILE + tx] = bv;
             k.localBarrier();
-            for (int t = 0; t < TILE; t++) {
-                sum += aTile[ty * TILE + t] * bTile[t * TILE + tx];
+            for (int kk = 0; kk < DEPTH; kk++) {
+                for (int i = 0; i < REGISTER; i++) {
+                    float av = aSlab[(ty + SIDE * i) * DEPTH + kk];
+                    for (int j = 0; j < REGISTER; j++) {
+                        acc[i * REGISTER + j] += av * bSlab[kk * BLOCK + tx + SIDE * j];
+                    }
+                }
             }
             k.localBarrier();
         }
-        if (row < M && col < N) {
-            int o = row * N + col;
-            if (hasBias == 1) {
-                sum += bias.get(col);
+        for (int i = 0; i < REGISTER; i++) {
+            int row = row0 + ty + SIDE * i;
+            for (int j = 0; j < REGISTER; j++) {
+                int col = col0 + tx + SIDE * j;
+                if (row < M && col < N) {
+                    int o = row * N + col;
+                    float sum = acc[i * REGISTER + j];
+                    if (hasBias == 1) {
+                        sum += bias.get(col);
+                    }
+                    if (accumulate == 1) {
+                        sum += c.get(o);
+                    }
+                    c.set(o, sum);
+                }
             }
-            if (accumulate == 1) {
-                sum += c.get(o);
-            }
-            c.set(o, sum);
         }
     }
 }

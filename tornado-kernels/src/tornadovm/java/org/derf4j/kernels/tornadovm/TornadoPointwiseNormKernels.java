@@ -51,7 +51,6 @@ public final class TornadoPointwiseNormKernels {
                                          FloatArray partialBeta, FloatArray partialScalars, FloatArray dout,
                                          FloatArray x, FloatArray alpha, FloatArray shift, FloatArray gamma, int kind,
                                          int C, int rows) {
-        float[] tree = k.allocateFloatLocalArray(Grids.GROUP);
         int idx = k.globalIdx;
         int chunks = (rows + TornadoReductions.ROWS_PER_CHUNK - 1) / TornadoReductions.ROWS_PER_CHUNK;
         float a = alpha.get(0);
@@ -80,8 +79,8 @@ public final class TornadoPointwiseNormKernels {
             partialGamma.set(idx, sumGamma);
             partialBeta.set(idx, sumBeta);
         }
-        float groupAlpha = TornadoReductions.groupSum(k, tree, sumAlpha);
-        float groupShift = TornadoReductions.groupSum(k, tree, sumShift);
+        float groupAlpha = TornadoReductions.groupSum(k, sumAlpha);
+        float groupShift = TornadoReductions.groupSum(k, sumShift);
         if (k.localIdx == 0) {
             partialScalars.set(2 * k.groupIdx, groupAlpha);
             partialScalars.set(2 * k.groupIdx + 1, groupShift);

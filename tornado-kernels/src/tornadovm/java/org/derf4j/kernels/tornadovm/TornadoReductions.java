@@ -19,11 +19,15 @@ public final class TornadoReductions {
     static final int ROWS_PER_CHUNK = 32;
 
     /**
-     * The sum of {@code v} over the work-group ({@link Grids#GROUP} work-items), returned to every work-item.
-     * Every work-item of the group must call it (it has barriers); {@code tree} is a local array of GROUP floats,
-     * free again when it returns.
+     * The sum of {@code v} over the work-group ({@link Grids#GROUP} work-items), in a local-memory tree, returned
+     * to every work-item. Every work-item of the group must call it (it has barriers).
+     *
+     * <p>The tree is allocated here, not passed in: TornadoVM 5.2 indexes a local array that reaches a helper
+     * method as a parameter like a Java heap array (byte offsets past a 16-byte header), that is, out of the
+     * local array's bounds.
      */
-    static float groupSum(KernelContext k, float[] tree, float v) {
+    static float groupSum(KernelContext k, float v) {
+        float[] tree = k.allocateFloatLocalArray(Grids.GROUP);
         int lid = k.localIdx;
         tree[lid] = v;
         for (int s = Grids.GROUP / 2; s > 0; s /= 2) {
@@ -33,9 +37,7 @@ public final class TornadoReductions {
             }
         }
         k.localBarrier();
-        float total = tree[0];
-        k.localBarrier();
-        return total;
+        return tree[0];
     }
 
     // partial[chunk·C + c] = Σ src[row·C + c] over the chunk's rows: the first pass of dbias
@@ -69,7 +71,6 @@ public final class TornadoReductions {
     // a[0] += Σ partial[2i], and b[0] += Σ partial[2i + 1] if hasB; one work-group
     public static void addPairSums(KernelContext k, FloatArray a, FloatArray b, FloatArray partial, int pairs,
                                    int hasB) {
-        float[] tree = k.allocateFloatLocalArray(Grids.GROUP);
         int lid = k.localIdx;
         float sa = 0f;
         float sb = 0f;
@@ -77,8 +78,8 @@ public final class TornadoReductions {
             sa += partial.get(2 * i);
             sb += partial.get(2 * i + 1);
         }
-        float ta = groupSum(k, tree, sa);
-        float tb = groupSum(k, tree, sb);
+        float ta = groupSum(k, sa);
+        float tb = groupSum(k, sb);
         if (lid == 0) {
             a.set(0, a.get(0) + ta);
             if (hasB == 1) {
@@ -89,12 +90,11 @@ public final class TornadoReductions {
 
     // dst[0] += Σ partial[0, count); one work-group
     public static void addSum(KernelContext k, FloatArray dst, FloatArray partial, int count) {
-        float[] tree = k.allocateFloatLocalArray(Grids.GROUP);
         float s = 0f;
         for (int i = k.localIdx; i < count; i += Grids.GROUP) {
             s += partial.get(i);
         }
-        float total = groupSum(k, tree, s);
+        float total = groupSum(k, s);
         if (k.localIdx == 0) {
             dst.set(0, dst.get(0) + total);
         }

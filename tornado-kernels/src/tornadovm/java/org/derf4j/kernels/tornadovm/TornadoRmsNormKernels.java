@@ -19,7 +19,6 @@ public final class TornadoRmsNormKernels {
 
     public static void rmsNormForward(KernelContext k, FloatArray out, FloatArray rstd, FloatArray x, FloatArray gamma,
                                       float eps, int C) {
-        float[] tree = k.allocateFloatLocalArray(Grids.GROUP);
         int o = k.groupIdx * C;
         int lid = k.localIdx;
         float ss = 0f;
@@ -27,7 +26,7 @@ public final class TornadoRmsNormKernels {
             float v = x.get(o + c);
             ss += v * v;
         }
-        float r = 1f / TornadoMath.sqrt(TornadoReductions.groupSum(k, tree, ss) / C + eps);
+        float r = 1f / TornadoMath.sqrt(TornadoReductions.groupSum(k, ss) / C + eps);
         for (int c = lid; c < C; c += Grids.GROUP) {
             out.set(o + c, x.get(o + c) * r * gamma.get(c));
         }
@@ -39,7 +38,6 @@ public final class TornadoRmsNormKernels {
     // dx += rstd·(dnorm − norm·mean(dnorm·norm)), norm = x·rstd, dnorm = dout·γ
     public static void rmsNormBackwardRows(KernelContext k, FloatArray dx, FloatArray dout, FloatArray x,
                                            FloatArray rstd, FloatArray gamma, int C) {
-        float[] tree = k.allocateFloatLocalArray(Grids.GROUP);
         int row = k.groupIdx;
         int o = row * C;
         int lid = k.localIdx;
@@ -48,7 +46,7 @@ public final class TornadoRmsNormKernels {
         for (int c = lid; c < C; c += Grids.GROUP) {
             sdn += dout.get(o + c) * gamma.get(c) * x.get(o + c) * r;
         }
-        float dnormNormMean = TornadoReductions.groupSum(k, tree, sdn) / C;
+        float dnormNormMean = TornadoReductions.groupSum(k, sdn) / C;
         for (int c = lid; c < C; c += Grids.GROUP) {
             float norm = x.get(o + c) * r;
             dx.set(o + c, dx.get(o + c) + (dout.get(o + c) * gamma.get(c) - norm * dnormNormMean) * r);
