@@ -7,10 +7,11 @@ package org.derf4j.kernels.tornadovm;
  * {@code [A-Za-z0-9_]}.
  *
  * <pre>
- *   graph   p{program}_{graph name}_{segment}      e.g. p3_micro_step_2
- *   task    op{index}_{Op}_{launch}_{step}         e.g. op17_MatmulForward_0_gemm
- *   key     {graph}.{task}                         e.g. p3_micro_step_2.op17_MatmulForward_0_gemm
- *   resident graphs  p{program}_resident_{k}, tasks hold_{i}
+ *   segment  p{program}_g{graph}_{graph name}_{segment}   e.g. p3_g1_micro_step_2
+ *   task     op{index}_{Op}_{launch}_{step}                e.g. op17_MatmulForward_0_gemm
+ *   key      {segment}.{task}                              e.g. p3_g1_micro_step_2.op17_MatmulForward_0_gemm
+ *   resident graphs  p{program}_resident_{k}, tasks hold_{i}; hubs p{program}_hub_{k};
+ *   primers          p{program}_primer_g{graph}_{segment}; a hub's or primer's one task is hold_0
  *   input staging    input{i}, first in a graph's first segment
  * </pre>
  */
@@ -18,12 +19,20 @@ final class TaskIds {
     private TaskIds() {
     }
 
-    static String graph(int program, String graphName, int segment) {
-        return "p" + program + "_" + identifier(graphName) + "_" + segment;
+    static String graph(int program, int graph, String graphName, int segment) {
+        return "p" + program + "_g" + graph + "_" + identifier(graphName) + "_" + segment;
     }
 
     static String residentGraph(int program, int k) {
         return "p" + program + "_resident_" + k;
+    }
+
+    static String hubGraph(int program, int k) {
+        return "p" + program + "_hub_" + k;
+    }
+
+    static String primerGraph(int program, int graph, int segment) {
+        return "p" + program + "_primer_g" + graph + "_" + segment;
     }
 
     static String task(int opIndex, String opName, int launch, String step) {

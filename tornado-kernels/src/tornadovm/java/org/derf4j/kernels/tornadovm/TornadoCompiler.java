@@ -1,7 +1,9 @@
 package org.derf4j.kernels.tornadovm;
 
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 import org.derf4j.kernels.AdamW;
 import org.derf4j.kernels.Attention;
 import org.derf4j.kernels.CrossEntropy;
@@ -40,6 +42,8 @@ final class TornadoCompiler {
     private FloatArray zero;
     private FloatArray one;
     private FloatArray unused;
+    /** The buffers of the op being compiled, see {@link #launches(Op, Set)}. */
+    private Set<Object> used = new HashSet<>();
 
     TornadoCompiler(KernelContext context) {
         this.context = context;
@@ -50,9 +54,26 @@ final class TornadoCompiler {
         return scratch;
     }
 
+    /**
+     * The buffers the launches of {@code op} use: its tensors and the scratch they were given. A task graph
+     * declares exactly these, which keeps it within TornadoVM's limit of 1024 nodes per task graph.
+     */
+    List<Launch> launches(Op op, Set<Object> uses) {
+        used = uses;
+        op.reads().forEach(t -> uses.add(((TornadoTensor) t).array()));
+        op.writes().forEach(t -> uses.add(((TornadoTensor) t).array()));
+        return launches(op);
+    }
+
     private FloatArray scratchFloats(int n) {
         FloatArray a = new FloatArray(Math.max(1, n));
         scratch.add(a);
+        return use(a);
+    }
+
+    /** Records that the op being compiled uses {@code a}. */
+    private FloatArray use(FloatArray a) {
+        used.add(a);
         return a;
     }
 
@@ -129,7 +150,7 @@ final class TornadoCompiler {
         };
     }
 
-    List<Launch> launches(Op op) {
+    private List<Launch> launches(Op op) {
         return switch (op) {
             case Zero z -> zero(z);
             case Residual.Forward r -> residualForward(r);
@@ -263,7 +284,7 @@ final class TornadoCompiler {
             noClip = scratchFloats(2);
             noClip.set(1, 1f);
         }
-        return noClip;
+        return use(noClip);
     }
 
     /** {0}: the shift of DyT, which has none. */
@@ -271,7 +292,7 @@ final class TornadoCompiler {
         if (zero == null) {
             zero = scratchFloats(1);
         }
-        return zero;
+        return use(zero);
     }
 
     /** {1}: the scale of an embedding without one. */
@@ -280,7 +301,7 @@ final class TornadoCompiler {
             one = scratchFloats(1);
             one.set(0, 1f);
         }
-        return one;
+        return use(one);
     }
 
     /** A buffer for the absent arguments of a kernel (no bias, no correct count); never read or written. */
@@ -288,7 +309,7 @@ final class TornadoCompiler {
         if (unused == null) {
             unused = scratchFloats(1);
         }
-        return unused;
+        return use(unused);
     }
 
     private static int chunks(int rows) {

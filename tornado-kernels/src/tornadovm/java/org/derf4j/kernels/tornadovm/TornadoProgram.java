@@ -18,6 +18,7 @@ import uk.ac.manchester.tornado.api.TaskGraph;
 import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
 import uk.ac.manchester.tornado.api.TornadoExecutionResult;
 import uk.ac.manchester.tornado.api.enums.DataTransferMode;
+import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
 import uk.ac.manchester.tornado.api.types.arrays.TornadoNativeArray;
 
 /**
@@ -25,68 +26,123 @@ import uk.ac.manchester.tornado.api.types.arrays.TornadoNativeArray;
  *
  * <h2>The plan</h2>
  * <pre>
- *   plan = [ resident_0 … resident_k | g0 segment 0, g0 segment 1, … | g1 segment 0, … ]
- *
- *   resident_j   transferToDevice(EVERY_EXECUTION, its share of the buffers)   hold(b) per buffer
- *                consumeFromDevice(the buffers of resident_0 … resident_j−1)    persistOnDevice(its share)
- *   segment      consumeFromDevice(every buffer of the plan)
- *                transferToDevice(EVERY_EXECUTION, the graph's declared inputs, as host aliases)  [first segment]
- *                copy alias → input buffer, then the ops' kernels in order                 (≤ 64 tasks)
- *                persistOnDevice(every buffer of the plan)
+ *   resident_k   owns a share of the buffers: transferToDevice(EVERY_EXECUTION), a no-op task per buffer,
+ *                persistOnDevice. Executing them all streams every host copy in.
+ *   hub_k        holds resident_k's buffers (consumeFromDevice), transfers nothing: a cheap source of
+ *                their device pointers.
+ *   segment      the kernels of a graph, ≤ 64 in order (a graph of more is cut into several segments);
+ *                consumes the buffers they use; streams the graph's declared inputs (first segment).
+ *   primer       holds the buffers of one segment: collects their pointers from the hubs before the
+ *                segment first runs.
  * </pre>
- * Every buffer (tensors and kernel scratch) is allocated once, by the resident graphs, which own it: they
- * run first and hand their device pointers on; each graph that runs next takes the pointers of every buffer
- * from the graph that ran before it ({@code consumeFromDevice}: TornadoVM copies them from the last executed
- * task graph). Because every graph holds every buffer of the plan, the pointers survive any order of
- * execution — zero_grad, micro_step × k, update, evaluate — and nothing is copied between graphs. A graph of
- * more than {@value #TASKS_PER_GRAPH} kernels is cut into segments, one task graph each, executed in order:
- * TornadoVM's code for one task graph has a fixed size.
+ * Every buffer (tensors and kernel scratch) is allocated once, by its resident graph. TornadoVM hands device
+ * pointers from a task graph to the next one executed ({@code consumeFromDevice(source, objects)}, copied
+ * when {@code source} is the task graph executed last), so each task graph declares, for every task graph of
+ * the plan, the buffers it shares with it; a one-float token that every task graph holds keeps each of those
+ * declarations non-empty (with none, TornadoVM would take every buffer from the last task graph, which may not
+ * hold them). A segment's pointers are right after it runs once, and they never change: before its first run,
+ * its primer runs after each hub it needs, then the segment runs after its primer. Task graphs hold only what
+ * they use, because a task graph has at most 1024 nodes (about two per buffer it holds).
  *
  * <h2>Host traffic</h2>
  * <ul>
  *   <li>Declared inputs: streamed every replay, into a second array over the same host memory (a different
  *       object, so a different device buffer), then copied on the device into the tensor's buffer.</li>
  *   <li>Downloads (declared outputs, checkpoints, tests): read on demand ({@code transferToHost} on the
- *       resident graph, whose buffers are {@code persistOnDevice}, i.e. UNDER_DEMAND); never after a
- *       replay unless the host asks.</li>
- *   <li>Uploads of other tensors (initial weights, a checkpoint): the resident graphs stream every buffer
- *       ({@code EVERY_EXECUTION}), so executing them pushes the host copies. That happens before the first
- *       replay, and again only if the host changed a tensor after it (its buffers newer than the host are
- *       copied back first, so nothing is lost).</li>
+ *       tensor's resident graph, which holds its buffer {@code persistOnDevice}, i.e. UNDER_DEMAND); never
+ *       after a replay unless the host asks.</li>
+ *   <li>Weights and every other tensor: streamed by the resident graphs before the first replay, which is
+ *       FIRST_EXECUTION's traffic; and again only if the host uploads a tensor after that (what only the
+ *       device holds is copied back first, so nothing is lost).</li>
  *   <li>Tensors shared with another program are copied through the host when the other one wrote them last
  *       ({@link TornadoTensor#owner}). The trainer compiles its four graphs together so this never happens
  *       in a training loop; it happens for eager {@code backend.run(ops)} calls, which compile a program each.</li>
  * </ul>
+ * Each execution of a task graph ends with TornadoVM waiting for the device, so a graph's segments are few.
  */
 final class TornadoProgram {
 
-    /**
-     * Kernels per task graph. TornadoVM executes a task graph and then waits for the device, so each task graph
-     * is a host sync: they should be few. Its limits: the high-level code of a task graph is a fixed 8 KiB,
-     * {@value #HIGH_LEVEL_BYTES_PER_TASK} bytes plus {@value #HIGH_LEVEL_BYTES_PER_ARGUMENT} per argument per
-     * task, and its bytecode buffer, which {@link TornadoBackend} enlarges when TornadoVM starts.
-     */
+    /** Kernels per segment. */
     static final int TASKS_PER_GRAPH = 64;
+    /**
+     * The high-level code of a task graph is a fixed 8 KiB: {@value #HIGH_LEVEL_BYTES_PER_TASK} bytes plus
+     * {@value #HIGH_LEVEL_BYTES_PER_ARGUMENT} per argument per task. (Its bytecode buffer, also of fixed size,
+     * is enlarged by {@link TornadoBackend} when TornadoVM starts.)
+     */
     private static final int HIGH_LEVEL_BYTES = 7680;
     private static final int HIGH_LEVEL_BYTES_PER_TASK = 15;
     private static final int HIGH_LEVEL_BYTES_PER_ARGUMENT = 5;
-    /** Buffers held per resident graph. */
+    /**
+     * Buffers per segment, and per resident graph. A task graph has at most 1024 nodes: one per buffer it
+     * holds, then for each buffer a task uses one for its first use and one to keep or free it after, one per
+     * task, one per write and one per distinct scalar argument.
+     */
+    private static final int BUFFERS_PER_GRAPH = 128;
     private static final int BUFFERS_PER_RESIDENT_GRAPH = 64;
 
     private final TornadoBackend backend;
     private final List<Graph> graphs;
     private final TornadoExecutionPlan plan;
-    private final int residentGraphs;
-    /** Per graph, the plan indices of its segments, in order. */
-    private final List<int[]> segments = new ArrayList<>();
+    /** Plan indices: resident graph k is {@code k}, hub k is {@code residents + k}. */
+    private final int residents;
+    /** The resident graph that owns each buffer. */
+    private final Map<Object, Integer> residentOf = new HashMap<>();
+    /** Per graph, its segments, in order. */
+    private final List<List<Segment>> segments = new ArrayList<>();
     /** Per graph, the checks of host-side data (token ids, targets) made before a replay. */
     private final List<List<Runnable>> hostChecks = new ArrayList<>();
     private final Set<TornadoTensor> tensors = new LinkedHashSet<>();
     /** For each tensor, the host version its buffer in this plan holds; meaningless while this plan owns it. */
     private final Map<TornadoTensor, Long> synced = new HashMap<>();
     private TornadoExecutionResult residentResult;
+    private boolean hubsReady;
     private int openExecutables;
     private boolean closed;
+
+    /** A segment: its plan index, its primer's, the hubs its buffers come from, and whether it has run. */
+    private static final class Segment {
+        final int index;
+        final int primer;
+        final int[] hubs;
+        boolean primed;
+
+        Segment(int index, int primer, int[] hubs) {
+            this.index = index;
+            this.primer = primer;
+            this.hubs = hubs;
+        }
+    }
+
+    /** The four kinds of task graph in a plan. */
+    private enum Role {
+        RESIDENT, HUB, SEGMENT, PRIMER
+    }
+
+    /**
+     * A task graph being built: its name and role, what it holds, what it consumes, and the task graph whose
+     * buffer pointers it may take ({@code source}: for a hub its resident graph, for a segment its primer).
+     */
+    private record Part(String name, Role role, Set<Object> holds, Set<Object> consumes, TaskGraph graph,
+                        String source) {
+
+        /**
+         * Whether this task graph takes buffer pointers (not just the token) from {@code from}, when that ran
+         * last: only from a task graph whose pointers are all right by then. A primer's are not while it is
+         * being primed, so it passes on nothing but the token.
+         */
+        boolean trusts(Part from) {
+            return switch (role) {
+                case RESIDENT -> false;
+                case HUB -> from.name.equals(source);
+                case PRIMER -> from.role == Role.HUB;
+                case SEGMENT -> from.role != Role.PRIMER || from.name.equals(source);
+            };
+        }
+    }
+
+    /** A launch with its task id and the buffers of its op. */
+    private record Named(String taskId, Launch launch, Set<Object> uses) {
+    }
 
     TornadoProgram(TornadoBackend backend, int id, List<Graph> graphs, boolean printKernels) {
         this.backend = backend;
@@ -102,63 +158,70 @@ final class TornadoProgram {
             List<Named> named = new ArrayList<>();
             List<Runnable> checks = new ArrayList<>();
             List<Object> streamed = new ArrayList<>();
-            int input = 0;
             for (Tensor t : g.inputs()) {
                 TornadoNativeArray alias = tensor(t).hostAlias();
                 streamed.add(alias);
-                named.add(new Named(TaskIds.inputTask(input++), compiler.stage(tensor(t), alias)));
+                named.add(new Named(TaskIds.inputTask(streamed.size() - 1), compiler.stage(tensor(t), alias),
+                        Set.of(tensor(t).array())));
+                tensors.add(tensor(t));
             }
             for (int i = 0; i < g.ops().size(); i++) {
                 Op op = g.ops().get(i);
-                List<Launch> opLaunches = compiler.launches(op);
+                Set<Object> uses = new LinkedHashSet<>();
+                List<Launch> opLaunches = compiler.launches(op, uses);
                 for (int l = 0; l < opLaunches.size(); l++) {
-                    named.add(new Named(TaskIds.task(i, op.name(), l, opLaunches.get(l).step()), opLaunches.get(l)));
+                    named.add(new Named(TaskIds.task(i, op.name(), l, opLaunches.get(l).step()), opLaunches.get(l),
+                            uses));
                 }
                 Runnable check = compiler.hostCheck(op);
                 if (check != null) {
                     checks.add(check);
                 }
+                op.reads().forEach(t -> tensors.add(tensor(t)));
+                op.writes().forEach(t -> tensors.add(tensor(t)));
             }
-            for (Tensor t : g.tensors()) {
-                tensors.add(tensor(t));
-            }
-            tensors.addAll(g.inputs().stream().map(TornadoProgram::tensor).toList());
             launches.add(named);
             aliases.add(streamed);
             hostChecks.add(checks);
         }
-        List<TornadoNativeArray> buffers = new ArrayList<>();
+        FloatArray token = new FloatArray(1);
+        List<Object> buffers = new ArrayList<>();
+        buffers.add(token);
         tensors.forEach(t -> buffers.add(t.array()));
         buffers.addAll(compiler.scratch());
-        Object[] all = buffers.toArray();
 
-        // Phase 2: the resident graphs, then each graph's segments.
-        List<ImmutableTaskGraph> taskGraphs = new ArrayList<>();
+        // Phase 2: what each task graph holds, in plan order: residents, hubs, then segments and primers.
+        List<Part> parts = new ArrayList<>();
         for (int from = 0; from < buffers.size(); from += BUFFERS_PER_RESIDENT_GRAPH) {
-            int to = Math.min(buffers.size(), from + BUFFERS_PER_RESIDENT_GRAPH);
-            String name = TaskIds.residentGraph(id, taskGraphs.size());
-            TaskGraph tg = new TaskGraph(name);
-            if (from > 0) {
-                tg.consumeFromDevice(buffers.subList(0, from).toArray());
-            }
-            Object[] own = buffers.subList(from, to).toArray();
-            tg.transferToDevice(DataTransferMode.EVERY_EXECUTION, own);
-            for (int i = from; i < to; i++) {
-                String task = TaskIds.residentTask(i);
-                compiler.hold(buffers.get(i)).task().addTo(tg, task);
+            List<Object> own = buffers.subList(from, Math.min(buffers.size(), from + BUFFERS_PER_RESIDENT_GRAPH));
+            String name = TaskIds.residentGraph(id, parts.size());
+            TaskGraph tg = new TaskGraph(name).transferToDevice(DataTransferMode.EVERY_EXECUTION, own.toArray());
+            for (int i = 0; i < own.size(); i++) {
+                residentOf.put(own.get(i), parts.size());
+                String task = TaskIds.residentTask(from + i);
+                compiler.hold((TornadoNativeArray) own.get(i)).task().addTo(tg, task);
                 grids.addWorkerGrid(TaskIds.key(name, task), Grids.single());
             }
-            tg.persistOnDevice(own);
-            taskGraphs.add(tg.snapshot());
+            tg.persistOnDevice(own.toArray());
+            Set<Object> holds = new LinkedHashSet<>(own);
+            holds.add(token);
+            parts.add(new Part(name, Role.RESIDENT, holds, from == 0 ? Set.of() : Set.of(token), tg, null));
         }
-        residentGraphs = taskGraphs.size();
+        residents = parts.size();
+        for (int k = 0; k < residents; k++) {
+            parts.add(holder(TaskIds.hubGraph(id, k), Role.HUB, parts.get(k).holds(), parts.get(k).name(), token,
+                    compiler, grids));
+        }
         for (int gi = 0; gi < graphs.size(); gi++) {
             List<Named> named = launches.get(gi);
-            List<Integer> indices = new ArrayList<>();
+            List<Segment> graphSegments = new ArrayList<>();
             for (int from = 0; from < named.size(); ) {
                 int to = segmentEnd(named, from);
-                String name = TaskIds.graph(id, graphs.get(gi).name(), indices.size());
-                TaskGraph tg = new TaskGraph(name).consumeFromDevice(all);
+                String name = TaskIds.graph(id, gi, graphs.get(gi).name(), graphSegments.size());
+                Set<Object> uses = new LinkedHashSet<>();
+                uses.add(token);
+                named.subList(from, to).forEach(n -> uses.addAll(n.uses()));
+                TaskGraph tg = new TaskGraph(name);
                 if (from == 0 && !aliases.get(gi).isEmpty()) {
                     tg.transferToDevice(DataTransferMode.EVERY_EXECUTION, aliases.get(gi).toArray());
                 }
@@ -166,36 +229,62 @@ final class TornadoProgram {
                     n.launch().task().addTo(tg, n.taskId());
                     grids.addWorkerGrid(TaskIds.key(name, n.taskId()), n.launch().grid());
                 }
-                tg.persistOnDevice(all);
-                indices.add(taskGraphs.size());
-                taskGraphs.add(tg.snapshot());
+                int index = parts.size();
+                String primer = TaskIds.primerGraph(id, gi, graphSegments.size());
+                parts.add(new Part(name, Role.SEGMENT, uses, uses, tg, primer));
+                parts.add(holder(primer, Role.PRIMER, uses, null, token, compiler, grids));
+                int[] hubs = uses.stream().mapToInt(residentOf::get).distinct().sorted().map(k -> residents + k)
+                        .toArray();
+                graphSegments.add(new Segment(index, index + 1, hubs));
                 from = to;
             }
-            segments.add(indices.stream().mapToInt(Integer::intValue).toArray());
+            segments.add(graphSegments);
         }
-        plan = new TornadoExecutionPlan(taskGraphs.toArray(ImmutableTaskGraph[]::new));
+
+        // Phase 3: the pointer hand-over declarations, then the plan.
+        List<ImmutableTaskGraph> snapshots = new ArrayList<>();
+        for (Part p : parts) {
+            if (!p.consumes().isEmpty()) {
+                for (Part source : parts) {
+                    Object[] taken = p.trusts(source) || source == p
+                            ? p.consumes().stream().filter(source.holds()::contains).toArray() : new Object[] {token};
+                    p.graph().consumeFromDevice(source.name(), taken);
+                }
+                p.graph().persistOnDevice(p.consumes().toArray());
+            }
+            snapshots.add(p.graph().snapshot());
+        }
+        plan = new TornadoExecutionPlan(snapshots.toArray(ImmutableTaskGraph[]::new));
         plan.withGridScheduler(grids);
         if (printKernels) {
             plan.withPrintKernel();
         }
     }
 
+    /** A task graph that holds {@code buffers} and runs nothing but a no-op on the token: a hub or a primer. */
+    private static Part holder(String name, Role role, Set<Object> buffers, String source, FloatArray token,
+                               TornadoCompiler compiler, GridScheduler grids) {
+        TaskGraph tg = new TaskGraph(name);
+        String task = TaskIds.residentTask(0);
+        compiler.hold(token).task().addTo(tg, task);
+        grids.addWorkerGrid(TaskIds.key(name, task), Grids.single());
+        return new Part(name, role, buffers, buffers, tg, source);
+    }
+
     /** The end of the segment that starts at {@code from}: as many launches as one task graph holds. */
     private static int segmentEnd(List<Named> named, int from) {
         int bytes = 0;
+        Set<Object> uses = new LinkedHashSet<>();
         int to = from;
         while (to < named.size() && to - from < TASKS_PER_GRAPH) {
             bytes += HIGH_LEVEL_BYTES_PER_TASK + HIGH_LEVEL_BYTES_PER_ARGUMENT * named.get(to).launch().arguments();
-            if (bytes > HIGH_LEVEL_BYTES) {
+            uses.addAll(named.get(to).uses());
+            if (to > from && (bytes > HIGH_LEVEL_BYTES || uses.size() > BUFFERS_PER_GRAPH)) {
                 break;
             }
             to++;
         }
         return to;
-    }
-
-    /** A launch with its task id. */
-    private record Named(String taskId, Launch launch) {
     }
 
     private static TornadoTensor tensor(Tensor t) {
@@ -271,8 +360,15 @@ final class TornadoProgram {
             pushAll();
         }
         hostChecks.get(gi).forEach(Runnable::run);
-        for (int segment : segments.get(gi)) {
-            plan.withGraph(segment).execute();
+        for (Segment s : segments.get(gi)) {
+            if (!s.primed) {
+                for (int hub : s.hubs) {
+                    plan.withGraph(hub).execute();
+                    plan.withGraph(s.primer).execute();
+                }
+                s.primed = true;
+            }
+            plan.withGraph(s.index).execute();
         }
         for (Tensor t : g.inputs()) {
             synced.put(tensor(t), tensor(t).hostVersion);
@@ -295,15 +391,22 @@ final class TornadoProgram {
         byOwner.forEach(TornadoProgram::pull);
     }
 
-    /** Executes the resident graphs, which stream every host copy to its buffer, keeping newer device values. */
+    /**
+     * Executes the resident graphs, which stream every host copy to its buffer, after copying back what only
+     * the device holds. The first time, each hub runs right after its resident graph, to take its pointers.
+     */
     private void pushAll() {
         List<TornadoTensor> owned = tensors.stream().filter(t -> t.owner == this).toList();
         if (!owned.isEmpty()) {
             pull(owned);
         }
-        for (int k = 0; k < residentGraphs; k++) {
+        for (int k = 0; k < residents; k++) {
             residentResult = plan.withGraph(k).execute();
+            if (!hubsReady) {
+                plan.withGraph(residents + k).execute();
+            }
         }
+        hubsReady = true;
         for (TornadoTensor t : tensors) {
             synced.put(t, t.hostVersion);
         }
@@ -311,11 +414,16 @@ final class TornadoProgram {
 
     /** Copies the tensors' buffers of this plan to their host copies, which become the newest. */
     void pull(List<TornadoTensor> list) {
-        Object[] arrays = list.stream().filter(t -> !t.isClosed()).map(TornadoTensor::array).toArray();
-        if (arrays.length > 0) {
-            plan.withGraph(residentGraphs - 1);
-            residentResult.transferToHost(arrays);
+        Map<Integer, List<Object>> byResident = new LinkedHashMap<>();
+        for (TornadoTensor t : list) {
+            if (!t.isClosed()) {
+                byResident.computeIfAbsent(residentOf.get(t.array()), k -> new ArrayList<>()).add(t.array());
+            }
         }
+        byResident.forEach((k, arrays) -> {
+            plan.withGraph(k);
+            residentResult.transferToHost(arrays.toArray());
+        });
         for (TornadoTensor t : list) {
             t.owner = null;
             t.hostVersion++;
