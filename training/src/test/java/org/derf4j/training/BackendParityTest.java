@@ -47,7 +47,8 @@ class BackendParityTest {
         }
     }
 
-    @ParameterizedTest(name = "{0} {1}")
+    // No cases where only the cpu backends are built: nothing to compare.
+    @ParameterizedTest(name = "{0} {1}", allowZeroInvocations = true)
     @MethodSource("cases")
     void shortRunMatchesTheCpuBackend(BackendProvider provider, String norm) throws IOException {
         Path text = dir.resolve("text.txt");
