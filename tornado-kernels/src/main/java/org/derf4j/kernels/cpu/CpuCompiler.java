@@ -92,6 +92,11 @@ final class CpuCompiler {
         return () -> team.run(chunks, b);
     }
 
+    /** {@link #parallel(int, int, RangeBody)} of one kernel's reference or fast version, chosen here once. */
+    private Runnable parallel(int n, int chunkSize, RangeBody referenceBody, RangeBody fastBody) {
+        return parallel(n, chunkSize, reference ? referenceBody : fastBody);
+    }
+
     /** Rows per chunk for row-wise work on rows of {@code width} elements. */
     private static int rowsPerChunk(int width) {
         return Math.max(1, ELEMENTS_PER_CHUNK / Math.max(1, width));
@@ -144,13 +149,10 @@ final class CpuCompiler {
         int t = e.tokens().dim(1);
         int c = e.wte().dim(1);
         int v = e.wte().dim(0);
-        return parallel(n, rowsPerChunk(c), (from, to, chunk) -> {
-            if (reference) {
-                EmbeddingKernels.forwardReference(out, tokens, wte, wpe, scale[0], t, c, v, from, to);
-            } else {
-                EmbeddingKernels.forward(out, tokens, wte, wpe, scale[0], t, c, v, from, to);
-            }
-        });
+        return parallel(n, rowsPerChunk(c),
+                (from, to, chunk) -> EmbeddingKernels.forwardReference(out, tokens, wte, wpe, scale[0], t, c, v, from,
+                        to),
+                (from, to, chunk) -> EmbeddingKernels.forward(out, tokens, wte, wpe, scale[0], t, c, v, from, to));
     }
 
     private Runnable embeddingBackward(Embedding.Backward e) {
@@ -283,13 +285,11 @@ final class CpuCompiler {
         int rows = l.x().rows();
         int chunkRows = rowsPerChunk(c);
         float[][] lanes = Lanes.scratch(ThreadTeam.chunks(rows, chunkRows));
-        return parallel(rows, chunkRows, (from, to, chunk) -> {
-            if (reference) {
-                LayerNormKernels.forwardReference(out, mean, rstd, x, gamma, beta, eps, c, from, to);
-            } else {
-                LayerNormKernels.forward(out, mean, rstd, x, gamma, beta, eps, c, from, to, lanes[chunk]);
-            }
-        });
+        return parallel(rows, chunkRows,
+                (from, to, chunk) -> LayerNormKernels.forwardReference(out, mean, rstd, x, gamma, beta, eps, c, from,
+                        to),
+                (from, to, chunk) -> LayerNormKernels.forward(out, mean, rstd, x, gamma, beta, eps, c, from, to,
+                        lanes[chunk]));
     }
 
     private Runnable layerNormBackward(LayerNorm.Backward l) {
@@ -308,17 +308,11 @@ final class CpuCompiler {
         float[][] partGamma = new float[chunks][c];
         float[][] partBeta = new float[chunks][c];
         float[][] lanes = Lanes.scratch(chunks);
-        Runnable body = parallel(rows, chunkRows, (from, to, chunk) -> {
-            Arrays.fill(partGamma[chunk], 0f);
-            Arrays.fill(partBeta[chunk], 0f);
-            if (reference) {
-                LayerNormKernels.backwardReference(dx, partGamma[chunk], partBeta[chunk], dout, x, mean, rstd, gamma,
-                        c, from, to);
-            } else {
-                LayerNormKernels.backward(dx, partGamma[chunk], partBeta[chunk], dout, x, mean, rstd, gamma, c, from,
-                        to, lanes[chunk]);
-            }
-        });
+        Runnable body = parallel(rows, chunkRows,
+                (from, to, chunk) -> LayerNormKernels.backwardReference(dx, zeroed(partGamma[chunk]),
+                        zeroed(partBeta[chunk]), dout, x, mean, rstd, gamma, c, from, to),
+                (from, to, chunk) -> LayerNormKernels.backward(dx, zeroed(partGamma[chunk]),
+                        zeroed(partBeta[chunk]), dout, x, mean, rstd, gamma, c, from, to, lanes[chunk]));
         int usedChunks = reference ? 1 : chunks;
         return () -> {
             body.run();
@@ -339,13 +333,9 @@ final class CpuCompiler {
         int rows = r.x().rows();
         int chunkRows = rowsPerChunk(c);
         float[][] lanes = Lanes.scratch(ThreadTeam.chunks(rows, chunkRows));
-        return parallel(rows, chunkRows, (from, to, chunk) -> {
-            if (reference) {
-                RmsNormKernels.forwardReference(out, rstd, x, gamma, eps, c, from, to);
-            } else {
-                RmsNormKernels.forward(out, rstd, x, gamma, eps, c, from, to, lanes[chunk]);
-            }
-        });
+        return parallel(rows, chunkRows,
+                (from, to, chunk) -> RmsNormKernels.forwardReference(out, rstd, x, gamma, eps, c, from, to),
+                (from, to, chunk) -> RmsNormKernels.forward(out, rstd, x, gamma, eps, c, from, to, lanes[chunk]));
     }
 
     private Runnable rmsNormBackward(RmsNorm.Backward r) {
@@ -361,14 +351,11 @@ final class CpuCompiler {
         int chunks = ThreadTeam.chunks(rows, chunkRows);
         float[][] partGamma = new float[chunks][c];
         float[][] lanes = Lanes.scratch(chunks);
-        Runnable body = parallel(rows, chunkRows, (from, to, chunk) -> {
-            Arrays.fill(partGamma[chunk], 0f);
-            if (reference) {
-                RmsNormKernels.backwardReference(dx, partGamma[chunk], dout, x, rstd, gamma, c, from, to);
-            } else {
-                RmsNormKernels.backward(dx, partGamma[chunk], dout, x, rstd, gamma, c, from, to, lanes[chunk]);
-            }
-        });
+        Runnable body = parallel(rows, chunkRows,
+                (from, to, chunk) -> RmsNormKernels.backwardReference(dx, zeroed(partGamma[chunk]), dout, x, rstd,
+                        gamma, c, from, to),
+                (from, to, chunk) -> RmsNormKernels.backward(dx, zeroed(partGamma[chunk]), dout, x, rstd, gamma, c,
+                        from, to, lanes[chunk]));
         int usedChunks = reference ? 1 : chunks;
         return () -> {
             body.run();
@@ -444,26 +431,18 @@ final class CpuCompiler {
     private Runnable geluForward(Gelu.Forward g) {
         float[] out = f(g.out());
         float[] x = f(g.x());
-        return parallel(x.length, ELEMENTS_PER_CHUNK, (from, to, chunk) -> {
-            if (reference) {
-                GeluKernels.forwardReference(out, x, from, to);
-            } else {
-                GeluKernels.forward(out, x, from, to);
-            }
-        });
+        return parallel(x.length, ELEMENTS_PER_CHUNK,
+                (from, to, chunk) -> GeluKernels.forwardReference(out, x, from, to),
+                (from, to, chunk) -> GeluKernels.forward(out, x, from, to));
     }
 
     private Runnable geluBackward(Gelu.Backward g) {
         float[] dx = f(g.dx());
         float[] dout = f(g.dout());
         float[] x = f(g.x());
-        return parallel(x.length, ELEMENTS_PER_CHUNK, (from, to, chunk) -> {
-            if (reference) {
-                GeluKernels.backwardReference(dx, dout, x, from, to);
-            } else {
-                GeluKernels.backward(dx, dout, x, from, to);
-            }
-        });
+        return parallel(x.length, ELEMENTS_PER_CHUNK,
+                (from, to, chunk) -> GeluKernels.backwardReference(dx, dout, x, from, to),
+                (from, to, chunk) -> GeluKernels.backward(dx, dout, x, from, to));
     }
 
     private Runnable attentionForward(Attention.Forward a) {
@@ -540,26 +519,18 @@ final class CpuCompiler {
         float[] out = f(r.out());
         float[] a = f(r.a());
         float[] b = f(r.b());
-        return parallel(a.length, ELEMENTS_PER_CHUNK, (from, to, chunk) -> {
-            if (reference) {
-                ResidualKernels.forwardReference(out, a, b, from, to);
-            } else {
-                ResidualKernels.forward(out, a, b, from, to);
-            }
-        });
+        return parallel(a.length, ELEMENTS_PER_CHUNK,
+                (from, to, chunk) -> ResidualKernels.forwardReference(out, a, b, from, to),
+                (from, to, chunk) -> ResidualKernels.forward(out, a, b, from, to));
     }
 
     private Runnable residualBackward(Residual.Backward r) {
         float[] da = f(r.da());
         float[] db = f(r.db());
         float[] dout = f(r.dout());
-        return parallel(dout.length, ELEMENTS_PER_CHUNK, (from, to, chunk) -> {
-            if (reference) {
-                ResidualKernels.backwardReference(da, db, dout, from, to);
-            } else {
-                ResidualKernels.backward(da, db, dout, from, to);
-            }
-        });
+        return parallel(dout.length, ELEMENTS_PER_CHUNK,
+                (from, to, chunk) -> ResidualKernels.backwardReference(da, db, dout, from, to),
+                (from, to, chunk) -> ResidualKernels.backward(da, db, dout, from, to));
     }
 
     private Runnable crossEntropy(CrossEntropy ce) {
@@ -631,17 +602,23 @@ final class CpuCompiler {
         float[] hyper = f(a.hyper());
         float[] clip = a.clip() == null ? null : f(a.clip());
         boolean decay = a.decay();
-        return parallel(p.length, ELEMENTS_PER_CHUNK, (from, to, chunk) -> {
-            float factor = clip == null ? 1f : clip[1];
-            if (reference) {
-                AdamWKernels.stepReference(p, g, m, v, hyper, factor, decay, from, to);
-            } else {
-                AdamWKernels.step(p, g, m, v, hyper, factor, decay, from, to);
-            }
-        });
+        return parallel(p.length, ELEMENTS_PER_CHUNK,
+                (from, to, chunk) -> AdamWKernels.stepReference(p, g, m, v, hyper, clipFactor(clip), decay, from, to),
+                (from, to, chunk) -> AdamWKernels.step(p, g, m, v, hyper, clipFactor(clip), decay, from, to));
     }
 
     // ---------------------------------------------------------------- helpers
+
+    /** {@code a}, filled with zeros: a chunk's partial sums start afresh on every replay. */
+    private static float[] zeroed(float[] a) {
+        Arrays.fill(a, 0f);
+        return a;
+    }
+
+    /** The factor GradClip left for the step (1 without clipping), read when the step runs. */
+    private static float clipFactor(float[] clip) {
+        return clip == null ? 1f : clip[1];
+    }
 
     private static void addInto(float[] dst, float[] src) {
         for (int k = 0; k < dst.length; k++) {
