@@ -58,6 +58,17 @@ final class CompareCommand implements Callable<Integer> {
         TrainConfig base = options.resolve();
         Path dir = out != null ? out : Path.of("runs", "compare-"
                 + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
+        // Like train, compare never writes over an earlier run: a second call with the same --out would mix
+        // its checkpoints and metrics into the first one's.
+        for (String norm : norms) {
+            for (int s = 0; s < seeds; s++) {
+                Path runDir = runDir(dir, norm, base.seed() + s);
+                if (Files.exists(runDir)) {
+                    throw new IllegalArgumentException("'" + dir + "' already holds a run (" + runDir.getFileName()
+                            + "); choose another --out");
+                }
+            }
+        }
         Files.createDirectories(dir);
         List<Run> runs = new ArrayList<>();
         String dataLine;
@@ -72,7 +83,7 @@ final class CompareCommand implements Callable<Integer> {
                     change.put("seed", base.seed() + s);
                     TrainConfig config = base.with(change);
                     Dataset data = Datasets.open(config, null);
-                    Path runDir = dir.resolve(norm + "-seed" + config.seed());
+                    Path runDir = runDir(dir, norm, config.seed());
                     try (Trainer trainer = new Trainer(config, data, device);
                          RunLog log = new RunLog(runDir, 0, System.err, "[" + norm + " seed " + config.seed() + "] ")) {
                         trainer.initialize();
@@ -88,6 +99,10 @@ final class CompareCommand implements Callable<Integer> {
         System.out.print(table);
         System.out.println("wrote " + dir.resolve("compare.md") + " and " + dir.resolve("compare.png"));
         return 0;
+    }
+
+    private static Path runDir(Path dir, String norm, long seed) {
+        return dir.resolve(norm + "-seed" + seed);
     }
 
     static String table(TrainConfig c, List<Run> runs, String dataLine, String deviceLine) {

@@ -1,6 +1,7 @@
 package org.derf4j.training;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -173,5 +174,19 @@ class BadInputTest {
         }
         assertEquals(2, code, "an existing run is never overwritten");
         assertMessage(new RuntimeException(err.toString(StandardCharsets.UTF_8)), "already holds a run", "--resume");
+
+        Path compare = dir.resolve("compare");
+        Files.createDirectories(compare.resolve("dyt-seed1337"));
+        err.reset();
+        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+        try {
+            code = Main.run("compare", "--out", compare.toString(), "--steps", "1", "--seed", "1337");
+        } finally {
+            System.setErr(saved);
+        }
+        assertEquals(2, code, "compare never writes into an earlier compare's runs");
+        assertMessage(new RuntimeException(err.toString(StandardCharsets.UTF_8)), "already holds a run",
+                "dyt-seed1337", "another --out");
+        assertFalse(Files.exists(compare.resolve("derf-seed1337")), "refused before any norm trained");
     }
 }
