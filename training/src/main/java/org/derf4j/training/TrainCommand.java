@@ -17,7 +17,7 @@ import picocli.CommandLine.Option;
 /** {@code ./derf train}: one run, from scratch or resumed, ending with the final train and val metrics. */
 @Command(name = "train", mixinStandardHelpOptions = true,
         description = {"Train a GPT. With no options: the built-in task a+b mod 97 (grokking), a 2-layer Derf",
-                "model, on the best backend here, for a few minutes on 2 cores."})
+                "model, on the best backend here, for 1–4 minutes on 2 cores."})
 final class TrainCommand implements Callable<Integer> {
 
     @Mixin
