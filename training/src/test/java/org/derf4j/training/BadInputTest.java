@@ -151,42 +151,37 @@ class BadInputTest {
 
     @Test
     void theCommandLineReportsBadInputInOneLineWithExitCode2() throws IOException {
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        PrintStream saved = System.err;
-        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-        int code;
-        try {
-            code = Main.run("train", "--data", dir.resolve("missing.txt").toString(), "--out",
-                    dir.resolve("r").toString());
-        } finally {
-            System.setErr(saved);
-        }
-        assertEquals(2, code);
-        assertMessage(new RuntimeException(err.toString(StandardCharsets.UTF_8)), "derf train: data file",
-                "missing.txt' does not exist");
+        CliResult missing = runCli("train", "--data", dir.resolve("missing.txt").toString(), "--out",
+                dir.resolve("r").toString());
+        assertEquals(2, missing.code());
+        assertMessage(new RuntimeException(missing.err()), "derf train: data file", "missing.txt' does not exist");
 
-        Path run = finishedRun();
-        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-        try {
-            code = Main.run("train", "--out", run.toString(), "--steps", "1");
-        } finally {
-            System.setErr(saved);
-        }
-        assertEquals(2, code, "an existing run is never overwritten");
-        assertMessage(new RuntimeException(err.toString(StandardCharsets.UTF_8)), "already holds a run", "--resume");
+        CliResult again = runCli("train", "--out", finishedRun().toString(), "--steps", "1");
+        assertEquals(2, again.code(), "an existing run is never overwritten");
+        assertMessage(new RuntimeException(again.err()), "already holds a run", "--resume");
 
         Path compare = dir.resolve("compare");
         Files.createDirectories(compare.resolve("dyt-seed1337"));
-        err.reset();
+        CliResult compareAgain = runCli("compare", "--out", compare.toString(), "--steps", "1", "--seed", "1337");
+        assertEquals(2, compareAgain.code(), "compare never writes into an earlier compare's runs");
+        assertMessage(new RuntimeException(compareAgain.err()), "already holds a run", "dyt-seed1337",
+                "another --out");
+        assertFalse(Files.exists(compare.resolve("derf-seed1337")), "refused before any norm trained");
+    }
+
+    private record CliResult(int code, String err) {
+    }
+
+    /** Runs the command line as ./derf would, capturing what it prints on stderr. */
+    private static CliResult runCli(String... args) {
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        PrintStream saved = System.err;
         System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
         try {
-            code = Main.run("compare", "--out", compare.toString(), "--steps", "1", "--seed", "1337");
+            int code = Main.run(args);
+            return new CliResult(code, err.toString(StandardCharsets.UTF_8));
         } finally {
             System.setErr(saved);
         }
-        assertEquals(2, code, "compare never writes into an earlier compare's runs");
-        assertMessage(new RuntimeException(err.toString(StandardCharsets.UTF_8)), "already holds a run",
-                "dyt-seed1337", "another --out");
-        assertFalse(Files.exists(compare.resolve("derf-seed1337")), "refused before any norm trained");
     }
 }
