@@ -25,12 +25,21 @@ import torch.nn.functional as F
 torch.set_default_dtype(torch.float64)
 
 
-def derf(p, x, alpha, shift, gamma, beta):
-    return {"out": gamma * torch.erf(alpha * x + shift) + beta}
+# The point-wise norms, gamma * f(alpha * x + shift) + beta: each kind's f, and whether it has a shift. The op
+# of the same name and the GPT below both use them; a new kind of PointwiseNorm adds its line here.
+POINTWISE = {"derf": (torch.erf, True), "dyt": (torch.tanh, False)}
 
 
-def dyt(p, x, alpha, gamma, beta):
-    return {"out": gamma * torch.tanh(alpha * x) + beta}
+def pointwise(kind, x, alpha, shift, gamma, beta):
+    f, _ = POINTWISE[kind]
+    return gamma * f(alpha * x + (0 if shift is None else shift)) + beta
+
+
+def pointwise_op(kind):
+    """The op "<kind>": inputs x, alpha, (shift,) gamma, beta."""
+    if POINTWISE[kind][1]:
+        return lambda p, x, alpha, shift, gamma, beta: {"out": pointwise(kind, x, alpha, shift, gamma, beta)}
+    return lambda p, x, alpha, gamma, beta: {"out": pointwise(kind, x, alpha, None, gamma, beta)}
 
 
 def layernorm(p, x, gamma, beta):
@@ -150,10 +159,9 @@ def gpt(p, tokens, targets):
     kind, c = p["norm"], w["transformer.wte.weight"].shape[1]
 
     def norm(prefix, x):
-        if kind == "derf":
-            return w[prefix + "weight"] * torch.erf(w[prefix + "alpha"] * x + w[prefix + "shift"]) + w[prefix + "bias"]
-        if kind == "dyt":
-            return w[prefix + "weight"] * torch.tanh(w[prefix + "alpha"] * x) + w[prefix + "bias"]
+        if kind in POINTWISE:
+            return pointwise(kind, x, w[prefix + "alpha"], w.get(prefix + "shift"), w[prefix + "weight"],
+                             w[prefix + "bias"])
         if kind == "layernorm":
             return F.layer_norm(x, (c,), w[prefix + "weight"], w[prefix + "bias"], 1e-5)
         return x * torch.rsqrt((x * x).mean(-1, keepdim=True) + 1e-5) * w[prefix + "weight"]
@@ -163,7 +171,7 @@ def gpt(p, tokens, targets):
 
     t = tokens.shape[1]
     x = w["transformer.wte.weight"][tokens.long()] + w["transformer.wpe.weight"][:t]
-    if kind in ("derf", "dyt"):
+    if kind in POINTWISE:
         x = x * w["shared_scale"]
     for layer in range(p["layers"]):
         h = f"transformer.h.{layer}."
@@ -178,8 +186,9 @@ def gpt(p, tokens, targets):
     return {"logits": logits.detach(), "loss": loss.detach().reshape(1), **grads}
 
 
-OPS = {f.__name__: f for f in (derf, dyt, layernorm, rmsnorm, linear, gelu, residual, attention, embedding,
+OPS = {f.__name__: f for f in (layernorm, rmsnorm, linear, gelu, residual, attention, embedding,
                                 cross_entropy, adamw, grad_clip, erf, exp, gpt)}
+OPS.update({kind: pointwise_op(kind) for kind in POINTWISE})
 
 
 def read_exact(n):

@@ -17,21 +17,21 @@ public final class PointwiseNorm {
     private PointwiseNorm() {
     }
 
-    /** The squashing function f and whether the layer has a shift. */
-    public enum Kind {
+    /**
+     * The squashing function f, and whether the layer has a shift. Each kind has one kernel file per backend
+     * (see {@code tornado-kernels/README.md}, "Adding a norm").
+     */
+    public enum Kind implements Norm {
         /** f = erf, with shift s. */
-        DERF(true),
+        DERF,
         /** f = tanh, no shift. */
-        DYT(false);
-
-        private final boolean hasShift;
-
-        Kind(boolean hasShift) {
-            this.hasShift = hasShift;
-        }
+        DYT;
 
         public boolean hasShift() {
-            return hasShift;
+            return switch (this) {
+                case DERF -> true;
+                case DYT -> false;
+            };
         }
     }
 

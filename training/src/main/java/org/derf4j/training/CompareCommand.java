@@ -12,9 +12,8 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import org.derf4j.kernels.Backend;
-import org.derf4j.kernels.Backends;
+import org.derf4j.kernels.Norm;
 import org.derf4j.training.data.Dataset;
-import org.derf4j.transformer.NormKind;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -31,19 +30,21 @@ final class CompareCommand implements Callable<Integer> {
     @Mixin
     ConfigOptions options;
 
-    @Option(names = "--norms", split = ",", description = "norms to compare (default derf,dyt,layernorm,rmsnorm)")
-    List<String> norms = List.of("derf", "dyt", "layernorm", "rmsnorm");
+    @Option(names = "--norms", split = ",", paramLabel = "NORM",
+            description = "norms to compare, comma-separated (default derf,dyt,layernorm,rmsnorm)")
+    List<Norm> norms = Norm.values();
 
     @Option(names = "--seeds", description = "seeds per norm, from --seed upwards (default ${DEFAULT-VALUE})")
     int seeds = 1;
 
-    @Option(names = "--backend", description = "cpu, opencl, tornadovm or auto (default auto)") String backend = "auto";
+    @Mixin
+    BackendOptions backend;
 
     @Option(names = "--out", paramLabel = "DIR", description = "output directory (default runs/compare-<time>)")
     Path out;
 
     /** One finished run. */
-    record Run(String norm, long seed, Trainer.Summary summary, long parameters, List<RunLog.Row> rows) {
+    record Run(Norm norm, long seed, Trainer.Summary summary, long parameters, List<RunLog.Row> rows) {
     }
 
     @Override
@@ -54,13 +55,12 @@ final class CompareCommand implements Callable<Integer> {
         if (seeds <= 0) {
             throw new IllegalArgumentException("--seeds must be positive, got " + seeds);
         }
-        norms.forEach(NormKind::parse);
         TrainConfig base = options.resolve();
         Path dir = out != null ? out : Path.of("runs", "compare-"
                 + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
         // Like train, compare never writes over an earlier run: a second call with the same --out would mix
         // its checkpoints and metrics into the first one's.
-        for (String norm : norms) {
+        for (Norm norm : norms) {
             for (int s = 0; s < seeds; s++) {
                 Path runDir = runDir(dir, norm, base.seed() + s);
                 if (Files.exists(runDir)) {
@@ -73,10 +73,10 @@ final class CompareCommand implements Callable<Integer> {
         List<Run> runs = new ArrayList<>();
         String dataLine;
         String deviceLine;
-        try (Backend device = Backends.open(backend)) {
+        try (Backend device = backend.open()) {
             deviceLine = device.name() + " (" + device.device() + ")";
             dataLine = Datasets.open(base, null).describe();
-            for (String norm : norms) {
+            for (Norm norm : norms) {
                 for (int s = 0; s < seeds; s++) {
                     Map<String, Object> change = new LinkedHashMap<>();
                     change.put("norm", norm);
@@ -85,7 +85,7 @@ final class CompareCommand implements Callable<Integer> {
                     Dataset data = Datasets.open(config, null);
                     Path runDir = runDir(dir, norm, config.seed());
                     try (Trainer trainer = new Trainer(config, data, device);
-                         RunLog log = new RunLog(runDir, 0, System.err, "[" + norm + " seed " + config.seed() + "] ")) {
+                         RunLog log = new RunLog(runDir, 0, System.err, "[" + norm.id() + " seed " + config.seed() + "] ")) {
                         trainer.initialize();
                         Trainer.Summary summary = trainer.train(runDir, log);
                         runs.add(new Run(norm, config.seed(), summary, trainer.model().weights().count(), log.rows()));
@@ -101,8 +101,8 @@ final class CompareCommand implements Callable<Integer> {
         return 0;
     }
 
-    private static Path runDir(Path dir, String norm, long seed) {
-        return dir.resolve(norm + "-seed" + seed);
+    private static Path runDir(Path dir, Norm norm, long seed) {
+        return dir.resolve(norm.id() + "-seed" + seed);
     }
 
     static String table(TrainConfig c, List<Run> runs, String dataLine, String deviceLine) {
@@ -116,10 +116,10 @@ final class CompareCommand implements Callable<Integer> {
         sb.append("- backend: ").append(deviceLine).append("\n\n");
         sb.append("| norm | params | train loss | val loss | train acc | val acc | tokens/s |\n");
         sb.append("|---|---:|---:|---:|---:|---:|---:|\n");
-        Map<String, List<Run>> byNorm = new LinkedHashMap<>();
+        Map<Norm, List<Run>> byNorm = new LinkedHashMap<>();
         runs.forEach(r -> byNorm.computeIfAbsent(r.norm(), k -> new ArrayList<>()).add(r));
         byNorm.forEach((norm, rs) -> sb.append(String.format(Locale.ROOT, "| %s | %,d | %s | %s | %s | %s | %s |%n",
-                norm, rs.get(0).parameters(),
+                norm.id(), rs.get(0).parameters(),
                 meanStd(rs, r -> r.summary().train().loss(), 1, "%.4f"),
                 meanStd(rs, r -> r.summary().val().loss(), 1, "%.4f"),
                 meanStd(rs, r -> r.summary().train().accuracy(), 100, "%.2f%%"),

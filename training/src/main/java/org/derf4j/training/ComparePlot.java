@@ -6,6 +6,7 @@ import java.awt.geom.Line2D;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
+import org.derf4j.kernels.Norm;
 import org.jfree.chart.ChartUtils;
 import org.jfree.chart.JFreeChart;
 import org.jfree.chart.LegendItem;
@@ -31,9 +32,9 @@ final class ComparePlot {
         System.setProperty("java.awt.headless", "true");
         XYSeriesCollection train = new XYSeriesCollection();
         XYSeriesCollection val = new XYSeriesCollection();
-        List<String> norms = runs.stream().map(CompareCommand.Run::norm).distinct().toList();
+        List<Norm> norms = runs.stream().map(CompareCommand.Run::norm).distinct().toList();
         for (CompareCommand.Run run : runs) {
-            String key = run.norm() + " seed " + run.seed();
+            String key = run.norm().id() + " seed " + run.seed();
             XYSeries t = new XYSeries(key);
             XYSeries v = new XYSeries(key);
             double ema = Double.NaN;
@@ -53,8 +54,8 @@ final class ComparePlot {
         plot.add(subplot(val, "validation loss", runs, norms, true), 1);
         // One legend entry per norm, whatever the number of seeds and subplots.
         LegendItemCollection legend = new LegendItemCollection();
-        for (String norm : norms) {
-            legend.add(new LegendItem(norm, null, null, null, new Line2D.Double(-10, 0, 10, 0), stroke(norms, norm),
+        for (Norm norm : norms) {
+            legend.add(new LegendItem(norm.id(), null, null, null, new Line2D.Double(-10, 0, 10, 0), stroke(norms, norm),
                     color(norms, norm)));
         }
         plot.setFixedLegendItems(legend);
@@ -63,18 +64,18 @@ final class ComparePlot {
         ChartUtils.saveChartAsPNG(file.toFile(), chart, 1000, 800);
     }
 
-    private static Color color(List<String> norms, String norm) {
+    private static Color color(List<Norm> norms, Norm norm) {
         return COLORS[norms.indexOf(norm) % COLORS.length];
     }
 
     /** Every other norm dashed, so that curves lying on top of each other (LayerNorm, RMSNorm) both show. */
-    private static BasicStroke stroke(List<String> norms, String norm) {
+    private static BasicStroke stroke(List<Norm> norms, Norm norm) {
         return norms.indexOf(norm) % 2 == 0 ? new BasicStroke(1.5f)
                 : new BasicStroke(1.5f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER, 10f, new float[] {6f, 4f}, 0f);
     }
 
     private static XYPlot subplot(XYSeriesCollection data, String label, List<CompareCommand.Run> runs,
-                                  List<String> norms, boolean points) {
+                                  List<Norm> norms, boolean points) {
         NumberAxis y = new NumberAxis(label);
         y.setAutoRangeIncludesZero(false);
         XYLineAndShapeRenderer r = new XYLineAndShapeRenderer(true, points);

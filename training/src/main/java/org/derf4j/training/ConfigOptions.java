@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.derf4j.kernels.Norm;
 import picocli.CommandLine.Option;
 
 /**
@@ -34,7 +35,7 @@ public final class ConfigOptions {
 
     @Option(names = "--context", description = "sequence length T for text data") Integer context;
 
-    @Option(names = "--norm", description = "derf, dyt, layernorm or rmsnorm (default derf)") String norm;
+    @Option(names = "--norm", description = "derf, dyt, layernorm or rmsnorm (default derf)") Norm norm;
 
     @Option(names = "--alpha-attn", description = "initial α of the norm before attention (derf, dyt)")
     Float alphaAttn;

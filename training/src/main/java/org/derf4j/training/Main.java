@@ -2,6 +2,7 @@ package org.derf4j.training;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import org.derf4j.kernels.Norm;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -18,6 +19,14 @@ public final class Main {
     /** Runs the command line; bad input prints one clear line and exits with 2, like other CLI tools. */
     static int run(String... args) {
         CommandLine cli = new CommandLine(new Main());
+        // The one place a norm's name is parsed; --norm and --norms then hold the Norm itself.
+        cli.registerConverter(Norm.class, id -> {
+            try {
+                return Norm.parse(id);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.TypeConversionException(e.getMessage());
+            }
+        });
         cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
             if (e instanceof IllegalArgumentException || e instanceof IllegalStateException
                     || e instanceof UncheckedIOException || e instanceof IOException

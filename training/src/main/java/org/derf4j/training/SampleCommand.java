@@ -1,11 +1,9 @@
 package org.derf4j.training;
 
-import com.google.gson.Gson;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.concurrent.Callable;
 import org.derf4j.kernels.Backend;
-import org.derf4j.kernels.Backends;
 import org.derf4j.kernels.Executable;
 import org.derf4j.kernels.Graph;
 import org.derf4j.training.data.Rng;
@@ -13,7 +11,9 @@ import org.derf4j.training.data.Tokenizer;
 import org.derf4j.transformer.Gpt;
 import org.derf4j.transformer.GptConfig;
 import org.derf4j.transformer.GptPass;
+import org.derf4j.transformer.Json;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code ./derf sample}: text from a checkpoint, token by token, with temperature and top-k. */
@@ -36,7 +36,8 @@ final class SampleCommand implements Callable<Integer> {
 
     @Option(names = "--seed", description = "sampling seed (default ${DEFAULT-VALUE})") long seed = 1;
 
-    @Option(names = "--backend", description = "cpu, opencl, tornadovm or auto (default auto)") String backend = "auto";
+    @Mixin
+    BackendOptions backend;
 
     @Override
     public Integer call() throws Exception {
@@ -44,7 +45,7 @@ final class SampleCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--tokens, --temperature and --top-k must be ≥ 0");
         }
         Checkpoints.Loaded ckpt = Checkpoints.loadAny(checkpoint);
-        GptConfig config = new Gson().fromJson(ckpt.state().get("model"), GptConfig.class);
+        GptConfig config = Json.GSON.fromJson(ckpt.state().get("model"), GptConfig.class);
         Tokenizer tokenizer = Tokenizer.fromJson(ckpt.state().getAsJsonObject("tokenizer"));
         int[] context = tokenizer.encode(prompt != null ? prompt : tokenizer.defaultPrompt());
         if (context.length == 0) {
@@ -53,7 +54,7 @@ final class SampleCommand implements Callable<Integer> {
         int t = config.context();
         int v = config.vocab();
         Rng rng = new Rng(seed);
-        try (Backend device = Backends.open(backend); Gpt model = new Gpt(device, config);
+        try (Backend device = backend.open(); Gpt model = new Gpt(device, config);
              GptPass pass = model.pass(1, t, false)) {
             model.weights().upload(ckpt.model(), "checkpoint '" + ckpt.dir() + "'");
             Graph.Builder g = Graph.builder("sample").input(pass.tokens()).output(pass.logits());

@@ -7,8 +7,6 @@ import java.time.format.DateTimeFormatter;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import org.derf4j.kernels.Backend;
-import org.derf4j.kernels.Backends;
-import org.derf4j.kernels.tornadovm.TornadoBackendProvider;
 import org.derf4j.training.data.Dataset;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -23,8 +21,8 @@ final class TrainCommand implements Callable<Integer> {
     @Mixin
     ConfigOptions options;
 
-    @Option(names = "--backend", description = "cpu, cpu-reference, opencl, tornadovm or auto (default auto)")
-    String backend = "auto";
+    @Mixin
+    BackendOptions backend;
 
     @Option(names = "--out", paramLabel = "DIR",
             description = "run directory for metrics.jsonl and checkpoints (default runs/<time>-<norm>)")
@@ -32,10 +30,6 @@ final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--resume", description = "continue the run in --out from its latest checkpoint")
     boolean resume;
-
-    @Option(names = "--print-kernels",
-            description = "print the OpenCL C or PTX that TornadoVM generates for each kernel (--backend tornadovm)")
-    boolean printKernels;
 
     @Override
     public Integer call() throws Exception {
@@ -56,16 +50,13 @@ final class TrainCommand implements Callable<Integer> {
             }
         }
         Dataset data = Datasets.open(config, checkpoint);
-        if (printKernels) {
-            System.setProperty(TornadoBackendProvider.PRINT_KERNELS, "true");
-        }
-        try (Backend device = Backends.open(backend);
+        try (Backend device = backend.open();
              Trainer trainer = new Trainer(config, data, device);
              RunLog log = new RunLog(out, checkpoint == null ? 0 : checkpoint.state().get("step").getAsLong(),
                      System.err, "")) {
             log.message("data: " + data.describe());
             log.message(String.format(Locale.ROOT, "model: %s, %d layers, width %d, %d heads, %,d parameters",
-                    config.norm(), config.layers(), config.width(), config.heads(), trainer.model().weights().count()));
+                    config.norm().id(), config.layers(), config.width(), config.heads(), trainer.model().weights().count()));
             log.message("backend: " + device.name() + " (" + device.device() + ")");
             if (checkpoint != null) {
                 trainer.restore(checkpoint);
@@ -86,6 +77,6 @@ final class TrainCommand implements Callable<Integer> {
 
     private static Path defaultRunDir(TrainConfig config) {
         return Path.of("runs", LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")) + "-"
-                + config.norm());
+                + config.norm().id());
     }
 }

@@ -1,13 +1,14 @@
 package org.derf4j.training;
 
-import com.google.gson.Gson;
 import com.google.gson.JsonObject;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import org.derf4j.kernels.Norm;
+import org.derf4j.kernels.PointwiseNorm;
 import org.derf4j.transformer.GptConfig;
-import org.derf4j.transformer.NormKind;
+import org.derf4j.transformer.Json;
 
 /**
  * Everything that decides a run's numbers: data, model, optimisation and seed. Two runs with equal
@@ -25,14 +26,17 @@ import org.derf4j.transformer.NormKind;
  * @param checkpointEvery steps between checkpoints (0: only at the end)
  */
 public record TrainConfig(String data, int modulus, String operation, double trainFraction,
-                          int layers, int heads, int width, int context, String norm,
+                          int layers, int heads, int width, int context, Norm norm,
                           float alphaAttn, float alphaMlp, float alphaFinal,
                           int steps, int batch, int accumulation, float lr, float minLr, int warmup,
                           float weightDecay, float beta1, float beta2, float eps, float gradClip,
                           int evalEvery, int evalBatches, int checkpointEvery, long seed) {
 
     public TrainConfig {
-        NormKind.parse(norm);
+        if (norm == null) {
+            throw new IllegalArgumentException("--norm must be one of "
+                    + Norm.values().stream().map(Norm::id).toList());
+        }
         positive("--steps", steps);
         positive("--batch", batch);
         positive("--accumulation", accumulation);
@@ -49,25 +53,21 @@ public record TrainConfig(String data, int modulus, String operation, double tra
 
     /** The built-in grokking task: a small model, strong weight decay (Power et al. use 1.0). */
     public static TrainConfig modularDefaults() {
-        return new TrainConfig(null, 97, "add", 0.5, 2, 4, 128, 4, "derf",
+        return new TrainConfig(null, 97, "add", 0.5, 2, 4, 128, 4, PointwiseNorm.Kind.DERF,
                 GptConfig.DEFAULT_ALPHA, GptConfig.DEFAULT_ALPHA, GptConfig.DEFAULT_ALPHA,
                 1500, 512, 1, 1e-3f, 1e-4f, 50, 1.0f, 0.9f, 0.98f, 1e-8f, 1.0f, 250, 1, 500, 1337);
     }
 
     /** Character-level text, nanoGPT's shakespeare_char recipe at a size that trains on a CPU. */
     public static TrainConfig textDefaults(String data) {
-        return new TrainConfig(data, 97, "add", 0.5, 4, 4, 256, 128, "derf",
+        return new TrainConfig(data, 97, "add", 0.5, 4, 4, 256, 128, PointwiseNorm.Kind.DERF,
                 GptConfig.DEFAULT_ALPHA, GptConfig.DEFAULT_ALPHA, GptConfig.DEFAULT_ALPHA,
                 2000, 16, 1, 1e-3f, 1e-4f, 100, 0.1f, 0.9f, 0.99f, 1e-8f, 1.0f, 250, 20, 500, 1337);
     }
 
-    public NormKind normKind() {
-        return NormKind.parse(norm);
-    }
-
     /** The model this config trains, for a tokenizer of {@code vocab} symbols and sequences of {@code seqLen}. */
     public GptConfig model(int vocab, int seqLen) {
-        return new GptConfig(vocab, seqLen, layers, heads, width, normKind(), alphaAttn, alphaMlp, alphaFinal);
+        return new GptConfig(vocab, seqLen, layers, heads, width, norm, alphaAttn, alphaMlp, alphaFinal);
     }
 
     public LrSchedule schedule() {
@@ -81,24 +81,23 @@ public record TrainConfig(String data, int modulus, String operation, double tra
     /** This config with some fields changed, by field name, e.g. {@code with(Map.of("norm", "dyt"))}. */
     public TrainConfig with(Map<String, Object> changes) {
         JsonObject json = toJson();
-        Gson gson = new Gson();
         changes.forEach((k, v) -> {
             if (!json.has(k) && !k.equals("data")) {
                 throw new IllegalArgumentException("training config has no field '" + k + "'");
             }
-            json.add(k, gson.toJsonTree(v));
+            json.add(k, Json.GSON.toJsonTree(v));
         });
         return fromJson(json);
     }
 
     public JsonObject toJson() {
-        return new Gson().toJsonTree(this).getAsJsonObject();
+        return Json.GSON.toJsonTree(this).getAsJsonObject();
     }
 
     public static TrainConfig fromJson(JsonObject json) {
         TrainConfig c;
         try {
-            c = new Gson().fromJson(json, TrainConfig.class);
+            c = Json.GSON.fromJson(json, TrainConfig.class);
         } catch (RuntimeException e) {
             // Gson wraps what the record's constructor throws; the constructor's message is the useful one.
             for (Throwable t = e; t != null; t = t.getCause()) {

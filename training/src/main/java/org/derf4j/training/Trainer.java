@@ -1,6 +1,5 @@
 package org.derf4j.training;
 
-import com.google.gson.Gson;
 import com.google.gson.JsonObject;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -15,6 +14,7 @@ import org.derf4j.training.data.Rng;
 import org.derf4j.transformer.Gpt;
 import org.derf4j.transformer.GptConfig;
 import org.derf4j.transformer.GptPass;
+import org.derf4j.transformer.Json;
 import org.derf4j.transformer.Parameter;
 
 /**
@@ -122,7 +122,7 @@ public final class Trainer implements AutoCloseable {
     /** Continues from a checkpoint of this very config: weights, AdamW moments, step and data stream. */
     public void restore(Checkpoints.Loaded checkpoint) {
         String source = "checkpoint '" + checkpoint.dir() + "'";
-        GptConfig saved = new Gson().fromJson(checkpoint.state().get("model"), GptConfig.class);
+        GptConfig saved = Json.GSON.fromJson(checkpoint.state().get("model"), GptConfig.class);
         if (!model.config().equals(saved)) {
             throw new IllegalArgumentException(source + " holds a model " + saved + ", this run builds "
                     + model.config());
@@ -219,7 +219,7 @@ public final class Trainer implements AutoCloseable {
     /** Writes a checkpoint of the current step; returns its directory. */
     public Path save(Path runDir) throws IOException {
         JsonObject state = new JsonObject();
-        state.add("model", new Gson().toJsonTree(model.config()));
+        state.add("model", Json.GSON.toJsonTree(model.config()));
         state.add("train", config.toJson());
         state.add("tokenizer", data.tokenizer().toJson());
         state.addProperty("data_rng", rng.state());

@@ -14,10 +14,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import org.derf4j.kernels.Backend;
+import org.derf4j.kernels.PointwiseNorm;
 import org.derf4j.kernels.cpu.CpuBackend;
 import org.derf4j.training.data.TextDataset;
 import org.derf4j.transformer.GptConfig;
-import org.derf4j.transformer.NormKind;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -59,9 +59,9 @@ class BadInputTest {
     @Test
     void impossibleModelSizes() {
         assertMessage(assertThrows(IllegalArgumentException.class,
-                () -> GptConfig.of(65, 128, 4, 3, 256, NormKind.DERF)), "heads (3) must divide width (256)");
+                () -> GptConfig.of(65, 128, 4, 3, 256, PointwiseNorm.Kind.DERF)), "heads (3) must divide width (256)");
         assertMessage(assertThrows(IllegalArgumentException.class,
-                () -> GptConfig.of(65, 0, 4, 4, 256, NormKind.DERF)), "context must be positive, got 0");
+                () -> GptConfig.of(65, 0, 4, 4, 256, PointwiseNorm.Kind.DERF)), "context must be positive, got 0");
         assertMessage(assertThrows(IllegalArgumentException.class,
                 () -> TrainConfig.modularDefaults().with(Map.of("batch", 0))),
                 "--batch must be positive, got 0");

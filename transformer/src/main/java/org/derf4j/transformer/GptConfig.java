@@ -1,5 +1,7 @@
 package org.derf4j.transformer;
 
+import org.derf4j.kernels.Norm;
+
 /**
  * The shape of a GPT-2-style decoder.
  *
@@ -13,7 +15,7 @@ package org.derf4j.transformer;
  * @param alphaMlp   initial α of the norm before the MLP (Derf/DyT only)
  * @param alphaFinal initial α of the final norm (Derf/DyT only)
  */
-public record GptConfig(int vocab, int context, int layers, int heads, int width, NormKind norm, float alphaAttn,
+public record GptConfig(int vocab, int context, int layers, int heads, int width, Norm norm, float alphaAttn,
                         float alphaMlp, float alphaFinal) {
 
     /** The Derf paper's default α init. */
@@ -30,7 +32,8 @@ public record GptConfig(int vocab, int context, int layers, int heads, int width
                     + ")");
         }
         if (norm == null) {
-            throw new IllegalArgumentException("model config: norm must be one of derf, dyt, layernorm, rmsnorm");
+            throw new IllegalArgumentException("model config: norm must be one of "
+                    + Norm.values().stream().map(Norm::id).toList());
         }
         finite("alphaAttn", alphaAttn);
         finite("alphaMlp", alphaMlp);
@@ -44,17 +47,8 @@ public record GptConfig(int vocab, int context, int layers, int heads, int width
     }
 
     /** A config with the default α inits. */
-    public static GptConfig of(int vocab, int context, int layers, int heads, int width, NormKind norm) {
+    public static GptConfig of(int vocab, int context, int layers, int heads, int width, Norm norm) {
         return new GptConfig(vocab, context, layers, heads, width, norm, DEFAULT_ALPHA, DEFAULT_ALPHA, DEFAULT_ALPHA);
-    }
-
-    public GptConfig withNorm(NormKind kind) {
-        return new GptConfig(vocab, context, layers, heads, width, kind, alphaAttn, alphaMlp, alphaFinal);
-    }
-
-    /** Head size HS = C / NH. */
-    public int headSize() {
-        return width / heads;
     }
 
     private static void positive(String name, int v) {

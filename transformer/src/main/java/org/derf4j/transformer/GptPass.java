@@ -11,6 +11,7 @@ import org.derf4j.kernels.Gelu;
 import org.derf4j.kernels.Graph;
 import org.derf4j.kernels.LayerNorm;
 import org.derf4j.kernels.Matmul;
+import org.derf4j.kernels.Norm;
 import org.derf4j.kernels.PointwiseNorm;
 import org.derf4j.kernels.Residual;
 import org.derf4j.kernels.RmsNorm;
@@ -185,8 +186,8 @@ public final class GptPass implements AutoCloseable {
     /** Forward from tokens to logits. */
     public void recordForward(Graph.Builder g) {
         GptWeights w = model.weights();
-        Tensor scale = w.embeddingScale() == null ? null : w.embeddingScale().value();
-        g.add(new Embedding.Forward(resid[0], tokens, w.wte().value(), w.wpe().value(), scale));
+        g.add(new Embedding.Forward(resid[0], tokens, w.wte().value(), w.wpe().value(),
+                valueOrNull(w.embeddingScale())));
         for (int l = 0; l < config.layers(); l++) {
             GptWeights.Block blk = w.blocks().get(l);
             normForward(g, blk.ln1(), ln1[l], ln1Stats[l], resid[l]);
@@ -236,48 +237,53 @@ public final class GptPass implements AutoCloseable {
             normBackward(g, blk.ln1(), dresid, dln1, resid[l], ln1Stats[l]);
         }
         Parameter scale = w.embeddingScale();
-        g.add(new Embedding.Backward(w.wte().grad(), w.wpe().grad(), scale == null ? null : scale.grad(), dresid,
-                tokens, w.wte().value(), w.wpe().value(), scale == null ? null : scale.value()));
+        g.add(new Embedding.Backward(w.wte().grad(), w.wpe().grad(), gradOrNull(scale), dresid, tokens,
+                w.wte().value(), w.wpe().value(), valueOrNull(scale)));
     }
 
     private void linearBackward(Graph.Builder g, GptWeights.Linear lin, Tensor dx, Tensor dout, Tensor x) {
         g.add(new Matmul.Backward(dx, lin.weight().grad(), lin.bias().grad(), dout, x, lin.weight().value()));
     }
 
-    private void normForward(Graph.Builder g, GptWeights.Norm n, Tensor out, NormStats stats, Tensor x) {
-        switch (n.kind()) {
-            case DERF, DYT -> g.add(new PointwiseNorm.Forward(pointwise(n.kind()), out, x, n.alpha().value(),
-                    n.shift() == null ? null : n.shift().value(), n.gamma().value(), n.beta().value()));
-            case LAYERNORM -> g.add(new LayerNorm.Forward(out, stats.mean(), stats.rstd(), x, n.gamma().value(),
-                    n.beta().value()));
-            case RMSNORM -> g.add(new RmsNorm.Forward(out, stats.rstd(), x, n.gamma().value()));
-        }
+    private void normForward(Graph.Builder g, GptWeights.NormLayer n, Tensor out, NormStats stats, Tensor x) {
+        g.add(switch (n.kind()) {
+            case PointwiseNorm.Kind kind -> new PointwiseNorm.Forward(kind, out, x, n.alpha().value(),
+                    valueOrNull(n.shift()), n.gamma().value(), n.beta().value());
+            case Norm.Statistical.LAYERNORM -> new LayerNorm.Forward(out, stats.mean(), stats.rstd(), x,
+                    n.gamma().value(), n.beta().value());
+            case Norm.Statistical.RMSNORM -> new RmsNorm.Forward(out, stats.rstd(), x, n.gamma().value());
+        });
     }
 
-    private void normBackward(Graph.Builder g, GptWeights.Norm n, Tensor dx, Tensor dout, Tensor x,
+    private void normBackward(Graph.Builder g, GptWeights.NormLayer n, Tensor dx, Tensor dout, Tensor x,
                               NormStats stats) {
-        switch (n.kind()) {
-            case DERF, DYT -> g.add(new PointwiseNorm.Backward(pointwise(n.kind()), dx, n.alpha().grad(),
-                    n.shift() == null ? null : n.shift().grad(), n.gamma().grad(), n.beta().grad(), dout, x,
-                    n.alpha().value(), n.shift() == null ? null : n.shift().value(), n.gamma().value()));
-            case LAYERNORM -> g.add(new LayerNorm.Backward(dx, n.gamma().grad(), n.beta().grad(), dout, x,
-                    stats.mean(), stats.rstd(), n.gamma().value()));
-            case RMSNORM -> g.add(new RmsNorm.Backward(dx, n.gamma().grad(), dout, x, stats.rstd(),
-                    n.gamma().value()));
-        }
+        g.add(switch (n.kind()) {
+            case PointwiseNorm.Kind kind -> new PointwiseNorm.Backward(kind, dx, n.alpha().grad(), gradOrNull(n.shift()),
+                    n.gamma().grad(), n.beta().grad(), dout, x, n.alpha().value(), valueOrNull(n.shift()),
+                    n.gamma().value());
+            case Norm.Statistical.LAYERNORM -> new LayerNorm.Backward(dx, n.gamma().grad(), n.beta().grad(), dout, x,
+                    stats.mean(), stats.rstd(), n.gamma().value());
+            case Norm.Statistical.RMSNORM -> new RmsNorm.Backward(dx, n.gamma().grad(), dout, x, stats.rstd(),
+                    n.gamma().value());
+        });
     }
 
-    private static PointwiseNorm.Kind pointwise(NormKind kind) {
-        return kind == NormKind.DERF ? PointwiseNorm.Kind.DERF : PointwiseNorm.Kind.DYT;
+    private static Tensor valueOrNull(Parameter p) {
+        return p == null ? null : p.value();
     }
 
+    private static Tensor gradOrNull(Parameter p) {
+        return p == null ? null : p.grad();
+    }
+
+    /** The row statistics a norm saves for its backward: LayerNorm's mean and rstd, RMSNorm's rstd. */
     private NormStats stats(String name) {
         int rows = batch * seqLen;
         return switch (config.norm()) {
-            case DERF, DYT -> null;
-            case LAYERNORM -> new NormStats(alloc(name + ".mean", DType.F32, rows), alloc(name + ".rstd", DType.F32,
-                    rows));
-            case RMSNORM -> new NormStats(null, alloc(name + ".rstd", DType.F32, rows));
+            case PointwiseNorm.Kind kind -> null;
+            case Norm.Statistical.LAYERNORM -> new NormStats(alloc(name + ".mean", DType.F32, rows),
+                    alloc(name + ".rstd", DType.F32, rows));
+            case Norm.Statistical.RMSNORM -> new NormStats(null, alloc(name + ".rstd", DType.F32, rows));
         };
     }
 

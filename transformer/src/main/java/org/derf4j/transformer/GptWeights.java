@@ -7,6 +7,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import org.derf4j.kernels.Backend;
+import org.derf4j.kernels.Norm;
+import org.derf4j.kernels.PointwiseNorm;
 
 /**
  * Every parameter of a {@link Gpt}, in a fixed order, with nanoGPT's names so that a PyTorch user can load
@@ -18,7 +20,7 @@ import org.derf4j.kernels.Backend;
 public final class GptWeights implements AutoCloseable {
 
     /** A norm layer's parameters; α and s are null where the kind has none, β for RMSNorm. */
-    public record Norm(NormKind kind, Parameter alpha, Parameter shift, Parameter gamma, Parameter beta) {
+    public record NormLayer(Norm kind, Parameter alpha, Parameter shift, Parameter gamma, Parameter beta) {
     }
 
     /** How a parameter starts: N(0, std²), or every element {@code constant} when std is NaN. */
@@ -30,7 +32,7 @@ public final class GptWeights implements AutoCloseable {
     }
 
     /** One Transformer block. */
-    public record Block(Norm ln1, Linear qkv, Linear attnProj, Norm ln2, Linear fc, Linear proj) {
+    public record Block(NormLayer ln1, Linear qkv, Linear attnProj, NormLayer ln2, Linear fc, Linear proj) {
     }
 
     private final GptConfig config;
@@ -41,7 +43,7 @@ public final class GptWeights implements AutoCloseable {
     private final Parameter wpe;
     private final Parameter embeddingScale;
     private final List<Block> blocks;
-    private final Norm lnf;
+    private final NormLayer lnf;
 
     public GptWeights(Backend backend, GptConfig config) {
         this.backend = backend;
@@ -55,17 +57,17 @@ public final class GptWeights implements AutoCloseable {
         List<Block> bs = new ArrayList<>();
         for (int l = 0; l < config.layers(); l++) {
             String p = "transformer.h." + l + ".";
-            Norm ln1 = norm(p + "ln_1.", config.alphaAttn());
+            NormLayer ln1 = norm(p + "ln_1.", config.alphaAttn());
             Linear qkv = linear(p + "attn.c_attn.", std, 3 * c, c);
             Linear attnProj = linear(p + "attn.c_proj.", residualStd, c, c);
-            Norm ln2 = norm(p + "ln_2.", config.alphaMlp());
+            NormLayer ln2 = norm(p + "ln_2.", config.alphaMlp());
             Linear fc = linear(p + "mlp.c_fc.", std, 4 * c, c);
             Linear proj = linear(p + "mlp.c_proj.", residualStd, c, 4 * c);
             bs.add(new Block(ln1, qkv, attnProj, ln2, fc, proj));
         }
         blocks = Collections.unmodifiableList(bs);
         lnf = norm("transformer.ln_f.", config.alphaFinal());
-        embeddingScale = config.norm().isPointwise()
+        embeddingScale = config.norm() instanceof PointwiseNorm.Kind
                 ? constant("shared_scale", (float) Math.sqrt(c), 1)
                 : null;
     }
@@ -160,18 +162,23 @@ public final class GptWeights implements AutoCloseable {
         return blocks;
     }
 
-    public Norm lnf() {
+    public NormLayer lnf() {
         return lnf;
     }
 
-    private Norm norm(String prefix, float alphaInit) {
-        NormKind kind = config.norm();
+    /** ln_1, ln_2 or ln_f: point-wise kinds have α (and s if they shift), RMSNorm has no β. */
+    private NormLayer norm(String prefix, float alphaInit) {
+        Norm kind = config.norm();
         int c = config.width();
-        Parameter alpha = kind.isPointwise() ? constant(prefix + "alpha", alphaInit, 1) : null;
-        Parameter shift = kind == NormKind.DERF ? constant(prefix + "shift", 0f, 1) : null;
-        Parameter gamma = constant(prefix + "weight", 1f, c);
-        Parameter beta = kind == NormKind.RMSNORM ? null : constant(prefix + "bias", 0f, c);
-        return new Norm(kind, alpha, shift, gamma, beta);
+        return switch (kind) {
+            case PointwiseNorm.Kind k -> new NormLayer(k, constant(prefix + "alpha", alphaInit, 1),
+                    k.hasShift() ? constant(prefix + "shift", 0f, 1) : null, constant(prefix + "weight", 1f, c),
+                    constant(prefix + "bias", 0f, c));
+            case Norm.Statistical.LAYERNORM -> new NormLayer(kind, null, null, constant(prefix + "weight", 1f, c),
+                    constant(prefix + "bias", 0f, c));
+            case Norm.Statistical.RMSNORM -> new NormLayer(kind, null, null, constant(prefix + "weight", 1f, c),
+                    null);
+        };
     }
 
     private Linear linear(String prefix, float std, int out, int in) {

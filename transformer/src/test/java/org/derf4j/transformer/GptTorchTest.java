@@ -7,7 +7,6 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -18,6 +17,7 @@ import org.derf4j.kernels.BackendProvider;
 import org.derf4j.kernels.Executable;
 import org.derf4j.kernels.Graph;
 import org.derf4j.kernels.HostTensor;
+import org.derf4j.kernels.Norm;
 import org.derf4j.kernels.Seeds;
 import org.derf4j.kernels.TestBackends;
 import org.derf4j.kernels.TorchReference;
@@ -37,12 +37,12 @@ class GptTorchTest {
     Path dir;
 
     static Stream<Arguments> cases() {
-        return TestBackends.available().flatMap(p -> Arrays.stream(NormKind.values()).map(k -> Arguments.of(p, k)));
+        return TestBackends.available().flatMap(p -> Norm.values().stream().map(k -> Arguments.of(p, k)));
     }
 
     @ParameterizedTest(name = "{0} {1}")
     @MethodSource("cases")
-    void logitsLossAndEveryGradientMatchPyTorch(BackendProvider provider, NormKind norm) {
+    void logitsLossAndEveryGradientMatchPyTorch(BackendProvider provider, Norm norm) {
         // Odd sizes: head size 5, T = 13 below the context of 16, a batch of 3, vocabulary 29.
         GptConfig config = new GptConfig(29, 16, 2, 4, 20, norm, 0.7f, 0.4f, 0.9f);
         int batch = 3;

@@ -11,15 +11,15 @@ import org.derf4j.kernels.Executable;
 import org.derf4j.kernels.Graph;
 import org.derf4j.kernels.HostTensor;
 import org.derf4j.kernels.LayerNorm;
+import org.derf4j.kernels.Norm;
 import org.derf4j.kernels.Op;
 import org.derf4j.kernels.PointwiseNorm;
-import org.derf4j.kernels.PointwiseNorm.Kind;
 import org.derf4j.kernels.RmsNorm;
 import org.derf4j.kernels.Seeds;
 import org.derf4j.kernels.Tensor;
 import org.derf4j.kernels.Zero;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.FieldSource;
 
 /**
  * The fast norm kernels give the same bits on every replay (before and after the JIT compiles them) and
@@ -35,7 +35,9 @@ class NormDeterminismTest {
     private record Step(List<Tensor> results, Graph graph) {
     }
 
-    private static Step step(String norm, Backend b, SplittableRandom rng) {
+    static final List<Norm> NORMS = Norm.values();
+
+    private static Step step(Norm norm, Backend b, SplittableRandom rng) {
         Function<String, Tensor> activation = name -> HostTensor.normal(name, rng, 0.3, 1.5, ROWS, C).upload(b);
         Function<String, Tensor> channel = name -> HostTensor.normal(name, rng, 1, 0.3, C).upload(b);
         Tensor x = activation.apply("x");
@@ -55,27 +57,25 @@ class NormDeterminismTest {
         List<Op> ops = new ArrayList<>();
         List<Tensor> results = new ArrayList<>(List.of(out, dx, dgamma));
         switch (norm) {
-            case "derf", "dyt" -> {
-                Kind kind = norm.equals("derf") ? Kind.DERF : Kind.DYT;
+            case PointwiseNorm.Kind kind -> {
                 Tensor s = kind.hasShift() ? shift : null;
                 Tensor ds = kind.hasShift() ? dshift : null;
                 ops.add(new PointwiseNorm.Forward(kind, out, x, alpha, s, gamma, beta));
                 ops.add(new PointwiseNorm.Backward(kind, dx, dalpha, ds, dgamma, dbeta, dout, x, alpha, s, gamma));
                 results.addAll(List.of(dbeta, dalpha, dshift));
             }
-            case "layernorm" -> {
+            case Norm.Statistical.LAYERNORM -> {
                 ops.add(new LayerNorm.Forward(out, mean, rstd, x, gamma, beta));
                 ops.add(new LayerNorm.Backward(dx, dgamma, dbeta, dout, x, mean, rstd, gamma));
                 results.addAll(List.of(dbeta, mean, rstd));
             }
-            case "rmsnorm" -> {
+            case Norm.Statistical.RMSNORM -> {
                 ops.add(new RmsNorm.Forward(out, rstd, x, gamma));
                 ops.add(new RmsNorm.Backward(dx, dgamma, dout, x, rstd, gamma));
                 results.add(rstd);
             }
-            default -> throw new IllegalArgumentException(norm);
         }
-        Graph.Builder g = Graph.builder(norm).add(Zero.of(dx, dgamma, dbeta, dalpha, dshift));
+        Graph.Builder g = Graph.builder(norm.id()).add(Zero.of(dx, dgamma, dbeta, dalpha, dshift));
         ops.forEach(g::add);
         return new Step(results, g.build());
     }
@@ -85,9 +85,9 @@ class NormDeterminismTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"derf", "dyt", "layernorm", "rmsnorm"})
-    void sameBitsOnEveryReplayAndThreadCount(String norm) {
-        long seed = Seeds.random("determinism-" + norm).nextLong();
+    @FieldSource("NORMS")
+    void sameBitsOnEveryReplayAndThreadCount(Norm norm) {
+        long seed = Seeds.random("determinism-" + norm.id()).nextLong();
         float[][] first = null;
         for (int threads : new int[] {1, 3}) {
             try (Backend b = new CpuBackend(CpuBackend.Variant.FAST, threads)) {
