@@ -7,9 +7,14 @@ import static org.derf4j.kernels.AdamW.BIAS_CORRECTION2;
 import static org.derf4j.kernels.AdamW.EPS;
 import static org.derf4j.kernels.AdamW.LR;
 import static org.derf4j.kernels.AdamW.WEIGHT_DECAY;
+import static org.derf4j.kernels.cpu.CpuCompiler.f;
 
+import java.util.List;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
+import org.derf4j.kernels.AdamW;
+import org.derf4j.kernels.GradClip;
+import org.derf4j.kernels.Tensor;
 
 /**
  * AdamW, and the global gradient norm that feeds its clipping factor. Reference and Vector API versions
@@ -89,5 +94,78 @@ final class AdamWKernels {
             total += Lanes.sum(lanes);
         }
         return total + sumSquaresReference(g, i, to);
+    }
+
+    static Runnable compile(AdamW a, CpuCompiler c) {
+        float[] p = f(a.param());
+        float[] g = f(a.grad());
+        float[] m = f(a.m());
+        float[] v = f(a.v());
+        float[] hyper = f(a.hyper());
+        float[] clip = CpuCompiler.orNull(a.clip());
+        boolean decay = a.decay();
+        return c.parallel(p.length, CpuCompiler.ELEMENTS_PER_CHUNK,
+                (from, to, chunk) -> stepReference(p, g, m, v, hyper, clipFactor(clip), decay, from, to),
+                (from, to, chunk) -> step(p, g, m, v, hyper, clipFactor(clip), decay, from, to));
+    }
+
+    /** The factor GradClip left for the step (1 without clipping), read when the step runs. */
+    private static float clipFactor(float[] clip) {
+        return clip == null ? 1f : clip[1];
+    }
+
+    /** {@link GradClip}: Σg² over fixed segments of every gradient, added in order, then the norm and factor. */
+    static Runnable compile(GradClip g, CpuCompiler c) {
+        float[] stats = f(g.stats());
+        float maxNorm = g.maxNorm();
+        boolean reference = c.reference();
+        Segments segments = new Segments(g.grads(), reference ? Integer.MAX_VALUE : CpuCompiler.ELEMENTS_PER_CHUNK);
+        double[] partial = new double[segments.count()];
+        float[][] lanes = Lanes.scratch(segments.count());
+        Runnable sums = c.parallel(segments.count(), 1, (from, to, chunk) -> {
+            for (int s = from; s < to; s++) {
+                float[] a = segments.arrays[s];
+                partial[s] = reference
+                        ? sumSquaresReference(a, segments.from[s], segments.to[s])
+                        : sumSquares(a, segments.from[s], segments.to[s], lanes[chunk]);
+            }
+        });
+        return () -> {
+            sums.run();
+            float norm = (float) Math.sqrt(CpuCompiler.sumInOrder(partial, partial.length));
+            stats[0] = norm;
+            stats[1] = GradClip.clipFactor(norm, maxNorm);
+        };
+    }
+
+    /** Several float tensors cut into chunks of at most {@code chunkSize} elements, one flat list. */
+    private static final class Segments {
+        final float[][] arrays;
+        final int[] from;
+        final int[] to;
+
+        Segments(List<Tensor> tensors, int chunkSize) {
+            int count = 0;
+            for (Tensor t : tensors) {
+                count += ThreadTeam.chunks(t.size(), chunkSize);
+            }
+            arrays = new float[count][];
+            from = new int[count];
+            to = new int[count];
+            int s = 0;
+            for (Tensor t : tensors) {
+                float[] a = f(t);
+                for (int start = 0; start < a.length; start += chunkSize) {
+                    arrays[s] = a;
+                    from[s] = start;
+                    to[s] = (int) Math.min(a.length, (long) start + chunkSize);
+                    s++;
+                }
+            }
+        }
+
+        int count() {
+            return arrays.length;
+        }
     }
 }

@@ -1,8 +1,11 @@
 package org.derf4j.kernels.cpu;
 
+import static org.derf4j.kernels.cpu.CpuCompiler.f;
+
 import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
+import org.derf4j.kernels.Attention;
 
 /**
  * Causal multi-head self-attention on {@code qkv[B,T,3C]}, one (batch, head) pair per call, indexed
@@ -439,5 +442,75 @@ final class AttentionKernels {
                 dqkv[dst + d] += s.dq[t * hsp + d] * scale;
             }
         }
+    }
+
+    /** Attention chunks per thread: enough for the team's hand-out to balance uneven work, few enough that the
+     * scratch (one per chunk) stays small. */
+    private static final int CHUNKS_PER_THREAD = 4;
+
+    static Runnable compile(Attention.Forward a, CpuCompiler c) {
+        float[] out = f(a.out());
+        float[] lse = f(a.lse());
+        float[] qkv = f(a.qkv());
+        int T = a.qkv().dim(1);
+        int C = a.qkv().dim(2) / 3;
+        int NH = a.heads();
+        int pairs = a.qkv().dim(0) * NH;
+        if (c.reference()) {
+            float[] scores = new float[T];
+            return c.parallel(pairs, 1, (from, to, chunk) -> {
+                for (int bh = from; bh < to; bh++) {
+                    forwardReference(out, lse, qkv, T, C, NH, bh, scores);
+                }
+            });
+        }
+        // A work item is a group of query tiles of one head, which packs the head's keys and values once for
+        // all of them: whole heads when there are enough to share out, smaller groups when a few heads must
+        // fill the team. Later groups see more keys; they come first, so that the team's hand-out of chunks
+        // balances the causal triangle.
+        int chunks = CHUNKS_PER_THREAD * c.team().threads();
+        int tiles = ThreadTeam.chunks(T, BQ);
+        int tilesPerItem = Math.clamp(pairs * tiles / chunks, 1, tiles);
+        int groups = ThreadTeam.chunks(tiles, tilesPerItem);
+        int items = pairs * groups;
+        int itemsPerChunk = ThreadTeam.chunks(items, chunks);
+        ForwardScratch[] scratch = new ForwardScratch[ThreadTeam.chunks(items, itemsPerChunk)];
+        Arrays.setAll(scratch, k -> new ForwardScratch(T, C / NH));
+        return c.parallel(items, itemsPerChunk, (from, to, chunk) -> {
+            for (int item = from; item < to; item++) {
+                int group = groups - 1 - item / pairs;
+                forwardTiled(out, lse, qkv, T, C, NH, item % pairs, group * tilesPerItem,
+                        Math.min(tiles, (group + 1) * tilesPerItem), scratch[chunk]);
+            }
+        });
+    }
+
+    static Runnable compile(Attention.Backward a, CpuCompiler c) {
+        float[] dqkv = f(a.dqkv());
+        float[] dout = f(a.dout());
+        float[] qkv = f(a.qkv());
+        float[] out = f(a.out());
+        float[] lse = f(a.lse());
+        int T = a.qkv().dim(1);
+        int C = a.qkv().dim(2) / 3;
+        int NH = a.heads();
+        int pairs = a.qkv().dim(0) * NH;
+        if (c.reference()) {
+            return c.parallel(pairs, 1, (from, to, chunk) -> {
+                for (int bh = from; bh < to; bh++) {
+                    backwardReference(dqkv, dout, qkv, out, lse, T, C, NH, bh);
+                }
+            });
+        }
+        // A head's dQ, dK and dV are written by the one call that owns the head, in a fixed order: no races,
+        // and the same bits for any number of threads.
+        int pairsPerChunk = ThreadTeam.chunks(pairs, CHUNKS_PER_THREAD * c.team().threads());
+        BackwardScratch[] scratch = new BackwardScratch[ThreadTeam.chunks(pairs, pairsPerChunk)];
+        Arrays.setAll(scratch, k -> new BackwardScratch(T, C / NH));
+        return c.parallel(pairs, pairsPerChunk, (from, to, chunk) -> {
+            for (int bh = from; bh < to; bh++) {
+                backwardTiled(dqkv, dout, qkv, out, lse, T, C, NH, bh, scratch[chunk]);
+            }
+        });
     }
 }

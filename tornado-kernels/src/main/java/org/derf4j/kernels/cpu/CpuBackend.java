@@ -39,10 +39,6 @@ public final class CpuBackend extends AbstractBackend<CpuTensor> {
         this.team = new ThreadTeam(variant == Variant.REFERENCE ? 1 : threads);
     }
 
-    public Variant variant() {
-        return variant;
-    }
-
     @Override
     public String name() {
         return variant == Variant.FAST ? "cpu" : "cpu-reference";

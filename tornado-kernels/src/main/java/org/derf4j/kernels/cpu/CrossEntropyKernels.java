@@ -1,5 +1,8 @@
 package org.derf4j.kernels.cpu;
 
+import static org.derf4j.kernels.cpu.CpuCompiler.f;
+import static org.derf4j.kernels.cpu.CpuCompiler.i;
+
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
@@ -144,5 +147,47 @@ final class CrossEntropyKernels {
             }
         }
         return 0; // only when every logit is NaN
+    }
+
+    /**
+     * The loss over rows in {@code REDUCTION_CHUNKS} chunks, each chunk's sum and hits added in order after
+     * the loop. The valid-target count (and the check of every target) runs first, on the caller's thread.
+     */
+    static Runnable compile(CrossEntropy ce, CpuCompiler c) {
+        float[] loss = f(ce.loss());
+        float[] correct = CpuCompiler.orNull(ce.correct());
+        float[] dlogits = CpuCompiler.orNull(ce.dlogits());
+        float[] logits = f(ce.logits());
+        int[] targets = i(ce.targets());
+        float scale = ce.scale();
+        int n = ce.logits().rows();
+        int V = ce.logits().dim(-1);
+        int chunkRows = CpuCompiler.reductionChunkRows(n);
+        int chunks = ThreadTeam.chunks(n, chunkRows);
+        double[] partLoss = new double[chunks];
+        int[] hits = new int[chunks];
+        float[] gradScale = new float[1];
+        float[][] lanes = Lanes.scratch(chunks);
+        Runnable rows = c.parallel(n, chunkRows,
+                (from, to, chunk) -> partLoss[chunk] = rowsReference(dlogits, logits, targets, gradScale[0], V, from,
+                        to, hits, chunk),
+                (from, to, chunk) -> partLoss[chunk] = rows(dlogits, logits, targets, gradScale[0], V, from, to, hits,
+                        chunk, lanes[chunk]));
+        int used = c.usedChunks(n, chunkRows);
+        return () -> {
+            int valid = countTargets(targets, n, V);
+            gradScale[0] = valid == 0 ? 0f : scale / valid;
+            rows.run();
+            int hit = 0;
+            for (int k = 0; k < used; k++) {
+                hit += hits[k];
+            }
+            if (valid > 0) {
+                loss[0] += (float) (scale * CpuCompiler.sumInOrder(partLoss, used) / valid);
+            }
+            if (correct != null) {
+                correct[0] += hit;
+            }
+        };
     }
 }

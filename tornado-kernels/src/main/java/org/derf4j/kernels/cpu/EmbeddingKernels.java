@@ -1,5 +1,11 @@
 package org.derf4j.kernels.cpu;
 
+import static org.derf4j.kernels.cpu.CpuCompiler.f;
+import static org.derf4j.kernels.cpu.CpuCompiler.i;
+import static org.derf4j.kernels.cpu.CpuCompiler.orNull;
+import static org.derf4j.kernels.cpu.CpuCompiler.orOne;
+
+import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 import org.derf4j.kernels.Embedding;
@@ -90,5 +96,50 @@ final class EmbeddingKernels {
             dscale += Lanes.sum(lanes);
         }
         return dscale + backwardReference(dwte, dwpe, dout, tokens, wte, wpe, scale, N, T, C, V, vecEnd, c1);
+    }
+
+    static Runnable compile(Embedding.Forward e, CpuCompiler c) {
+        float[] out = f(e.out());
+        int[] tokens = i(e.tokens());
+        float[] wte = f(e.wte());
+        float[] wpe = f(e.wpe());
+        float[] scale = orOne(e.scale());
+        int T = e.tokens().dim(1);
+        int C = e.wte().dim(1);
+        int V = e.wte().dim(0);
+        return c.parallel(e.tokens().size(), CpuCompiler.rowsPerChunk(C),
+                (from, to, chunk) -> forwardReference(out, tokens, wte, wpe, scale[0], T, C, V, from, to),
+                (from, to, chunk) -> forward(out, tokens, wte, wpe, scale[0], T, C, V, from, to));
+    }
+
+    static Runnable compile(Embedding.Backward e, CpuCompiler c) {
+        float[] dwte = f(e.dwte());
+        float[] dwpe = f(e.dwpe());
+        float[] dscale = orNull(e.dscale());
+        float[] dout = f(e.dout());
+        int[] tokens = i(e.tokens());
+        float[] wte = f(e.wte());
+        float[] wpe = f(e.wpe());
+        float[] scale = orOne(e.scale());
+        int N = e.tokens().size();
+        int T = e.tokens().dim(1);
+        int C = e.wte().dim(1);
+        int V = e.wte().dim(0);
+        // Each chunk owns a slice of channels, so the scatter needs no atomics.
+        int channelsPerChunk = 64;
+        double[] partial = new double[ThreadTeam.chunks(C, channelsPerChunk)];
+        float[][] lanes = Lanes.scratch(partial.length);
+        Runnable scatter = c.parallel(C, channelsPerChunk,
+                (c0, c1, chunk) -> partial[chunk] = backwardReference(dwte, dwpe, dout, tokens, wte, wpe, scale[0],
+                        N, T, C, V, c0, c1),
+                (c0, c1, chunk) -> partial[chunk] = backward(dwte, dwpe, dout, tokens, wte, wpe, scale[0], N, T, C,
+                        V, c0, c1, lanes[chunk]));
+        return () -> {
+            Arrays.fill(partial, 0);
+            scatter.run();
+            if (dscale != null) {
+                dscale[0] += (float) CpuCompiler.sumInOrder(partial, partial.length);
+            }
+        };
     }
 }

@@ -2,6 +2,7 @@ package org.derf4j.kernels.cpu;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
+import org.derf4j.kernels.Gelu;
 
 /**
  * GELU, tanh form. Versions:
@@ -69,5 +70,13 @@ final class GeluKernels {
             FloatVector.fromArray(S, dout, i).fma(grad, FloatVector.fromArray(S, dx, i)).intoArray(dx, i);
         }
         backwardReference(dx, dout, x, i, to);
+    }
+
+    static Runnable compile(Gelu.Forward g, CpuCompiler c) {
+        return c.elementwise(GeluKernels::forwardReference, GeluKernels::forward, g.out(), g.x());
+    }
+
+    static Runnable compile(Gelu.Backward g, CpuCompiler c) {
+        return c.elementwise(GeluKernels::backwardReference, GeluKernels::backward, g.dx(), g.dout(), g.x());
     }
 }

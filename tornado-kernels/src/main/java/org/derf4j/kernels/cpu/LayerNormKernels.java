@@ -1,7 +1,10 @@
 package org.derf4j.kernels.cpu;
 
+import static org.derf4j.kernels.cpu.CpuCompiler.f;
+
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
+import org.derf4j.kernels.LayerNorm;
 
 /**
  * LayerNorm over the last dimension of x[N,C], rows {@code [from, to)}. Versions:
@@ -172,5 +175,46 @@ final class LayerNormKernels {
             }
             backwardRow(dx, dgamma, dbeta, dout, x, m, s, gamma, dnormMean, dnormNormMean, o, bound, C);
         }
+    }
+
+    static Runnable compile(LayerNorm.Forward l, CpuCompiler c) {
+        float[] out = f(l.out());
+        float[] mean = f(l.mean());
+        float[] rstd = f(l.rstd());
+        float[] x = f(l.x());
+        float[] gamma = f(l.gamma());
+        float[] beta = f(l.beta());
+        float eps = l.eps();
+        int C = l.x().dim(-1);
+        int rows = l.x().rows();
+        int chunkRows = CpuCompiler.rowsPerChunk(C);
+        float[][] lanes = Lanes.scratch(ThreadTeam.chunks(rows, chunkRows));
+        return c.parallel(rows, chunkRows,
+                (from, to, chunk) -> forwardReference(out, mean, rstd, x, gamma, beta, eps, C, from, to),
+                (from, to, chunk) -> forward(out, mean, rstd, x, gamma, beta, eps, C, from, to, lanes[chunk]));
+    }
+
+    static Runnable compile(LayerNorm.Backward l, CpuCompiler c) {
+        float[] dx = f(l.dx());
+        float[] dgamma = f(l.dgamma());
+        float[] dbeta = f(l.dbeta());
+        float[] dout = f(l.dout());
+        float[] x = f(l.x());
+        float[] mean = f(l.mean());
+        float[] rstd = f(l.rstd());
+        float[] gamma = f(l.gamma());
+        int C = l.x().dim(-1);
+        int rows = l.x().rows();
+        CpuCompiler.RowSums sums = c.rowSums(rows, C, 2, 0);
+        Runnable body = c.parallel(rows, sums.chunkRows(),
+                (from, to, chunk) -> backwardReference(dx, sums.columns(0, chunk), sums.columns(1, chunk), dout, x,
+                        mean, rstd, gamma, C, from, to),
+                (from, to, chunk) -> backward(dx, sums.columns(0, chunk), sums.columns(1, chunk), dout, x, mean, rstd,
+                        gamma, C, from, to, sums.lanes(chunk)));
+        return () -> {
+            body.run();
+            sums.addColumns(0, dgamma);
+            sums.addColumns(1, dbeta);
+        };
     }
 }

@@ -2,6 +2,7 @@ package org.derf4j.kernels.cpu;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
+import org.derf4j.kernels.Residual;
 
 /** The residual add and its backward, reference and Vector API side by side, over {@code [from, to)}. */
 final class ResidualKernels {
@@ -41,5 +42,14 @@ final class ResidualKernels {
             FloatVector.fromArray(S, db, i).add(g).intoArray(db, i);
         }
         backwardReference(da, db, dout, i, to);
+    }
+
+    static Runnable compile(Residual.Forward r, CpuCompiler c) {
+        return c.elementwise(ResidualKernels::forwardReference, ResidualKernels::forward, r.out(), r.a(), r.b());
+    }
+
+    static Runnable compile(Residual.Backward r, CpuCompiler c) {
+        return c.elementwise(ResidualKernels::backwardReference, ResidualKernels::backward, r.da(), r.db(),
+                r.dout());
     }
 }

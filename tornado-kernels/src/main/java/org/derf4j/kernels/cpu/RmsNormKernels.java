@@ -1,7 +1,10 @@
 package org.derf4j.kernels.cpu;
 
+import static org.derf4j.kernels.cpu.CpuCompiler.f;
+
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
+import org.derf4j.kernels.RmsNorm;
 
 /**
  * RMSNorm over the last dimension of x[N,C], rows {@code [from, to)}. Versions:
@@ -125,5 +128,40 @@ final class RmsNormKernels {
             }
             backwardRow(dx, dgamma, dout, x, s, gamma, dnormNormMean, o, bound, C);
         }
+    }
+
+    static Runnable compile(RmsNorm.Forward r, CpuCompiler c) {
+        float[] out = f(r.out());
+        float[] rstd = f(r.rstd());
+        float[] x = f(r.x());
+        float[] gamma = f(r.gamma());
+        float eps = r.eps();
+        int C = r.x().dim(-1);
+        int rows = r.x().rows();
+        int chunkRows = CpuCompiler.rowsPerChunk(C);
+        float[][] lanes = Lanes.scratch(ThreadTeam.chunks(rows, chunkRows));
+        return c.parallel(rows, chunkRows,
+                (from, to, chunk) -> forwardReference(out, rstd, x, gamma, eps, C, from, to),
+                (from, to, chunk) -> forward(out, rstd, x, gamma, eps, C, from, to, lanes[chunk]));
+    }
+
+    static Runnable compile(RmsNorm.Backward r, CpuCompiler c) {
+        float[] dx = f(r.dx());
+        float[] dgamma = f(r.dgamma());
+        float[] dout = f(r.dout());
+        float[] x = f(r.x());
+        float[] rstd = f(r.rstd());
+        float[] gamma = f(r.gamma());
+        int C = r.x().dim(-1);
+        int rows = r.x().rows();
+        CpuCompiler.RowSums sums = c.rowSums(rows, C, 1, 0);
+        Runnable body = c.parallel(rows, sums.chunkRows(),
+                (from, to, chunk) -> backwardReference(dx, sums.columns(0, chunk), dout, x, rstd, gamma, C, from, to),
+                (from, to, chunk) -> backward(dx, sums.columns(0, chunk), dout, x, rstd, gamma, C, from, to,
+                        sums.lanes(chunk)));
+        return () -> {
+            body.run();
+            sums.addColumns(0, dgamma);
+        };
     }
 }
