@@ -1,22 +1,26 @@
 package org.derf4j.kernels.tornadovm;
 
-import uk.ac.manchester.tornado.api.TaskGraph;
 import uk.ac.manchester.tornado.api.WorkerGrid;
+import uk.ac.manchester.tornado.api.common.TaskPackage;
 
 /**
- * One kernel launch, recorded by {@link TornadoCompiler} before the task graphs exist: the step's name
- * within its op, the worker grid it needs, and how to add it to a task graph under a given task id.
+ * One kernel launch, recorded by an op's {@code launches} method before the task graphs exist: the step's
+ * name within its op, the worker grid it needs, and the kernel call, which {@link TornadoProgram} turns into a
+ * task under the id it gives it.
  *
- * @param step what the launch does within its op, e.g. {@code gemm} or {@code partials}
- * @param grid its global and local sizes
- * @param arguments how many arguments the kernel takes, which sizes TornadoVM's bytecode for the launch
- * @param task adds the kernel, with its arguments bound, to a task graph
+ * @param step   what the launch does within its op, e.g. {@code gemm} or {@code partials}
+ * @param grid   its global and local sizes
+ * @param kernel the kernel method with its arguments bound
  */
-record Launch(String step, WorkerGrid grid, int arguments, Task task) {
+record Launch(String step, WorkerGrid grid, Kernel kernel) {
 
-    /** Adds one kernel call to a task graph; the lambda binds the method and its arguments. */
+    /**
+     * A kernel call as a TornadoVM task, e.g. {@code id -> createPackage(id, Kernels::gelu, k, out, x, n)}:
+     * TornadoVM's overloads type-check the arguments against the method, and the package knows their number
+     * ({@link TaskPackage#getTaskType()}), which sizes the task graph's bytecode.
+     */
     @FunctionalInterface
-    interface Task {
-        void addTo(TaskGraph graph, String taskId);
+    interface Kernel {
+        TaskPackage at(String taskId);
     }
 }

@@ -7,8 +7,14 @@ import static org.derf4j.kernels.AdamW.BIAS_CORRECTION2;
 import static org.derf4j.kernels.AdamW.EPS;
 import static org.derf4j.kernels.AdamW.LR;
 import static org.derf4j.kernels.AdamW.WEIGHT_DECAY;
+import static org.derf4j.kernels.tornadovm.TornadoCompiler.f;
+import static uk.ac.manchester.tornado.api.common.TaskPackage.createPackage;
 
+import java.util.ArrayList;
+import java.util.List;
+import org.derf4j.kernels.AdamW;
 import org.derf4j.kernels.GradClip;
+import org.derf4j.kernels.Tensor;
 import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.math.TornadoMath;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
@@ -75,5 +81,40 @@ public final class TornadoAdamWKernels {
             stats.set(0, norm);
             stats.set(1, GradClip.clipFactor(norm, maxNorm));
         }
+    }
+
+    static List<Launch> launches(AdamW a, TornadoCompiler c) {
+        int n = a.param().size();
+        int decay = a.decay() ? 1 : 0;
+        return List.of(new Launch("adamw", Grids.elements(n), id -> createPackage(id, TornadoAdamWKernels::adamW,
+                c.context(), f(a.param()), f(a.grad()), f(a.m()), f(a.v()), f(a.hyper()), c.clipOrNone(a.clip()),
+                decay, n)));
+    }
+
+    /** {@link GradClip}: a first pass per gradient into one scratch of partials, then the norm and factor. */
+    static List<Launch> launches(GradClip g, TornadoCompiler c) {
+        List<Launch> launches = new ArrayList<>();
+        int total = 0;
+        for (Tensor grad : g.grads()) {
+            total += groups(grad);
+        }
+        FloatArray partial = c.scratchFloats(total);
+        int offset = 0;
+        for (Tensor grad : g.grads()) {
+            int at = offset;
+            int n = grad.size();
+            launches.add(new Launch("sumSquares", Grids.groups(groups(grad), Grids.GROUP), id -> createPackage(id,
+                    TornadoAdamWKernels::gradSumSquares, c.context(), partial, f(grad), at, n)));
+            offset += groups(grad);
+        }
+        int count = total;
+        launches.add(new Launch("clipStats", Grids.oneGroup(), id -> createPackage(id,
+                TornadoAdamWKernels::gradClipStats, c.context(), f(g.stats()), partial, count, g.maxNorm())));
+        return launches;
+    }
+
+    /** Work-groups of the first pass over one gradient. */
+    private static int groups(Tensor grad) {
+        return Math.min(MAX_GROUPS, Grids.ceilDiv(grad.size(), Grids.GROUP));
     }
 }

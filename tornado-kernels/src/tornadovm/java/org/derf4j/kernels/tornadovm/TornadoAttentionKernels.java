@@ -1,6 +1,12 @@
 package org.derf4j.kernels.tornadovm;
 
+import static org.derf4j.kernels.tornadovm.TornadoCompiler.f;
+import static uk.ac.manchester.tornado.api.common.TaskPackage.createPackage;
+
+import java.util.List;
+import org.derf4j.kernels.Attention;
 import uk.ac.manchester.tornado.api.KernelContext;
+import uk.ac.manchester.tornado.api.WorkerGrid;
 import uk.ac.manchester.tornado.api.math.TornadoMath;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
 
@@ -270,5 +276,39 @@ public final class TornadoAttentionKernels {
             }
             k.localBarrier();
         }
+    }
+
+    static List<Launch> launches(Attention.Forward a, TornadoCompiler c) {
+        int T = a.qkv().dim(1);
+        int C = a.qkv().dim(2) / 3;
+        int NH = a.heads();
+        int hs = C / NH;
+        return List.of(new Launch("forward", tiles(a.qkv().dim(0) * NH, T), id -> createPackage(id,
+                TornadoAttentionKernels::attentionForward, c.context(), f(a.out()), f(a.lse()), f(a.qkv()), T, C, NH,
+                hs)));
+    }
+
+    static List<Launch> launches(Attention.Backward a, TornadoCompiler c) {
+        int B = a.qkv().dim(0);
+        int T = a.qkv().dim(1);
+        int C = a.qkv().dim(2) / 3;
+        int NH = a.heads();
+        int hs = C / NH;
+        int rows = B * NH * T;
+        FloatArray rowDots = c.scratchFloats(rows);
+        WorkerGrid tiles = tiles(B * NH, T);
+        return List.of(
+                new Launch("rowDots", Grids.elements(rows), id -> createPackage(id,
+                        TornadoAttentionKernels::attentionRowDots, c.context(), rowDots, f(a.dout()), f(a.out()), B, T,
+                        C, NH)),
+                new Launch("dq", tiles, id -> createPackage(id, TornadoAttentionKernels::attentionBackwardQuery,
+                        c.context(), f(a.dqkv()), f(a.dout()), f(a.qkv()), f(a.lse()), rowDots, T, C, NH, hs)),
+                new Launch("dkv", tiles, id -> createPackage(id, TornadoAttentionKernels::attentionBackwardKeys,
+                        c.context(), f(a.dqkv()), f(a.dout()), f(a.qkv()), f(a.lse()), rowDots, T, C, NH, hs)));
+    }
+
+    /** One work-group of TILE work-items per (batch, head) pair and tile of TILE rows. */
+    private static WorkerGrid tiles(int batchHeads, int T) {
+        return Grids.groups(batchHeads * Grids.ceilDiv(T, TILE), TILE);
     }
 }

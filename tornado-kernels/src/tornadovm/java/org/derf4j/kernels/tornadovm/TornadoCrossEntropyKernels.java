@@ -1,5 +1,11 @@
 package org.derf4j.kernels.tornadovm;
 
+import static org.derf4j.kernels.tornadovm.TornadoCompiler.f;
+import static org.derf4j.kernels.tornadovm.TornadoCompiler.i;
+import static uk.ac.manchester.tornado.api.common.TaskPackage.createPackage;
+
+import java.util.List;
+import org.derf4j.kernels.CrossEntropy;
 import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.math.TornadoMath;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
@@ -121,5 +127,33 @@ public final class TornadoCrossEntropyKernels {
                 correct.set(0, correct.get(0) + hits);
             }
         }
+    }
+
+    static List<Launch> launches(CrossEntropy ce, TornadoCompiler c) {
+        int N = ce.logits().rows();
+        int V = ce.logits().dim(-1);
+        float scale = ce.scale();
+        FloatArray logits = f(ce.logits());
+        IntArray targets = i(ce.targets());
+        FloatArray count = c.scratchFloats(1);
+        FloatArray rowLoss = c.scratchFloats(N);
+        FloatArray rowHit = c.scratchFloats(N);
+        // dlogits may be the logits themselves, or absent (an evaluation): then the in-place kernel, which
+        // writes the gradient only when asked.
+        Launch rows = ce.dlogits() == null || ce.dlogits() == ce.logits()
+                ? new Launch("rows", Grids.groups(N, Grids.GROUP), id -> createPackage(id,
+                        TornadoCrossEntropyKernels::crossEntropyRowsInPlace, c.context(), rowLoss, rowHit, logits,
+                        targets, count, scale, TornadoCompiler.present(ce.dlogits()), V))
+                : new Launch("rows", Grids.groups(N, Grids.GROUP), id -> createPackage(id,
+                        TornadoCrossEntropyKernels::crossEntropyRows, c.context(), rowLoss, rowHit, f(ce.dlogits()),
+                        logits, targets, count, scale, 1, V));
+        FloatArray correct = c.orUnused(ce.correct());
+        return List.of(
+                new Launch("count", Grids.oneGroup(), id -> createPackage(id,
+                        TornadoCrossEntropyKernels::crossEntropyCount, c.context(), count, targets, N)),
+                rows,
+                new Launch("finish", Grids.oneGroup(), id -> createPackage(id,
+                        TornadoCrossEntropyKernels::crossEntropyFinish, c.context(), f(ce.loss()), correct, rowLoss,
+                        rowHit, count, scale, TornadoCompiler.present(ce.correct()), N)));
     }
 }

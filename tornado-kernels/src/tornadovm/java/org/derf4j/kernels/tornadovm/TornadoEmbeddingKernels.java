@@ -1,5 +1,12 @@
 package org.derf4j.kernels.tornadovm;
 
+import static org.derf4j.kernels.tornadovm.TornadoCompiler.f;
+import static org.derf4j.kernels.tornadovm.TornadoCompiler.i;
+import static uk.ac.manchester.tornado.api.common.TaskPackage.createPackage;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.derf4j.kernels.Embedding;
 import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
 import uk.ac.manchester.tornado.api.types.arrays.IntArray;
@@ -62,5 +69,37 @@ public final class TornadoEmbeddingKernels {
             }
             dwpe.set(i, dwpe.get(i) + scale.get(0) * g);
         }
+    }
+
+    static List<Launch> launches(Embedding.Forward e, TornadoCompiler c) {
+        int T = e.tokens().dim(1);
+        int C = e.wte().dim(1);
+        int V = e.wte().dim(0);
+        int n = e.out().size();
+        return List.of(new Launch("embed", Grids.elements(n), id -> createPackage(id,
+                TornadoEmbeddingKernels::embeddingForward, c.context(), f(e.out()), i(e.tokens()), f(e.wte()),
+                f(e.wpe()), c.orOne(e.scale()), T, C, V, n)));
+    }
+
+    static List<Launch> launches(Embedding.Backward e, TornadoCompiler c) {
+        int B = e.tokens().dim(0);
+        int T = e.tokens().dim(1);
+        int C = e.wte().dim(1);
+        int V = e.wte().dim(0);
+        int N = B * T;
+        FloatArray scale = c.orOne(e.scale());
+        FloatArray partial = c.scratchFloats(C);
+        List<Launch> launches = new ArrayList<>();
+        launches.add(new Launch("tokens", Grids.elements(C), id -> createPackage(id,
+                TornadoEmbeddingKernels::embeddingBackwardTokens, c.context(), f(e.dwte()), partial, f(e.dout()),
+                i(e.tokens()), f(e.wte()), f(e.wpe()), scale, N, T, C, V)));
+        launches.add(new Launch("positions", Grids.elements(T * C), id -> createPackage(id,
+                TornadoEmbeddingKernels::embeddingBackwardPositions, c.context(), f(e.dwpe()), f(e.dout()), scale, B,
+                T, C)));
+        if (e.dscale() != null) {
+            launches.add(new Launch("dscale", Grids.oneGroup(), id -> createPackage(id, TornadoReductions::addSum,
+                    c.context(), f(e.dscale()), partial, C)));
+        }
+        return launches;
     }
 }

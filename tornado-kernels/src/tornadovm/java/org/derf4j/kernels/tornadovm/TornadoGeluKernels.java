@@ -1,5 +1,10 @@
 package org.derf4j.kernels.tornadovm;
 
+import static org.derf4j.kernels.tornadovm.TornadoCompiler.f;
+import static uk.ac.manchester.tornado.api.common.TaskPackage.createPackage;
+
+import java.util.List;
+import org.derf4j.kernels.Gelu;
 import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.math.TornadoMath;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
@@ -33,5 +38,17 @@ public final class TornadoGeluKernels {
             float grad = 0.5f * (1f + TornadoMath.tanh(u)) + 0.5f * v * TornadoFunctions.sech2(u) * dudx;
             dx.set(i, dx.get(i) + dout.get(i) * grad);
         }
+    }
+
+    static List<Launch> launches(Gelu.Forward g, TornadoCompiler c) {
+        int n = g.x().size();
+        return List.of(new Launch("gelu", Grids.elements(n), id -> createPackage(id, TornadoGeluKernels::geluForward,
+                c.context(), f(g.out()), f(g.x()), n)));
+    }
+
+    static List<Launch> launches(Gelu.Backward g, TornadoCompiler c) {
+        int n = g.x().size();
+        return List.of(new Launch("gelu", Grids.elements(n), id -> createPackage(id, TornadoGeluKernels::geluBackward,
+                c.context(), f(g.dx()), f(g.dout()), f(g.x()), n)));
     }
 }

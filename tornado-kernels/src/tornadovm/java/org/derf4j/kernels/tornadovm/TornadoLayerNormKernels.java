@@ -1,5 +1,10 @@
 package org.derf4j.kernels.tornadovm;
 
+import static org.derf4j.kernels.tornadovm.TornadoCompiler.f;
+import static uk.ac.manchester.tornado.api.common.TaskPackage.createPackage;
+
+import java.util.List;
+import org.derf4j.kernels.LayerNorm;
 import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.math.TornadoMath;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
@@ -86,5 +91,29 @@ public final class TornadoLayerNormKernels {
             partialGamma.set(idx, sg);
             partialBeta.set(idx, sb);
         }
+    }
+
+    static List<Launch> launches(LayerNorm.Forward l, TornadoCompiler c) {
+        int C = l.x().dim(-1);
+        return List.of(new Launch("rows", Grids.groups(l.x().rows(), Grids.GROUP), id -> createPackage(id,
+                TornadoLayerNormKernels::layerNormForward, c.context(), f(l.out()), f(l.mean()), f(l.rstd()),
+                f(l.x()), f(l.gamma()), f(l.beta()), l.eps(), C)));
+    }
+
+    static List<Launch> launches(LayerNorm.Backward l, TornadoCompiler c) {
+        int C = l.x().dim(-1);
+        int rows = l.x().rows();
+        int chunks = TornadoCompiler.chunks(rows);
+        FloatArray partialGamma = c.scratchFloats(chunks * C);
+        FloatArray partialBeta = c.scratchFloats(chunks * C);
+        return List.of(
+                new Launch("rows", Grids.groups(rows, Grids.GROUP), id -> createPackage(id,
+                        TornadoLayerNormKernels::layerNormBackwardRows, c.context(), f(l.dx()), f(l.dout()), f(l.x()),
+                        f(l.mean()), f(l.rstd()), f(l.gamma()), C)),
+                new Launch("partials", Grids.elements(chunks * C), id -> createPackage(id,
+                        TornadoLayerNormKernels::layerNormParamPartials, c.context(), partialGamma, partialBeta,
+                        f(l.dout()), f(l.x()), f(l.mean()), f(l.rstd()), rows, C)),
+                c.addColumnSums(l.dgamma(), partialGamma, chunks, C),
+                c.addColumnSums(l.dbeta(), partialBeta, chunks, C));
     }
 }

@@ -1,5 +1,12 @@
 package org.derf4j.kernels.tornadovm;
 
+import static org.derf4j.kernels.tornadovm.TornadoCompiler.f;
+import static uk.ac.manchester.tornado.api.common.TaskPackage.createPackage;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.derf4j.kernels.Matmul;
+import org.derf4j.kernels.Tensor;
 import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
 
@@ -93,5 +100,44 @@ public final class TornadoMatmulKernels {
                 }
             }
         }
+    }
+
+    static List<Launch> launches(Matmul.Forward m, TornadoCompiler c) {
+        int n = m.x().rows();
+        int ic = m.x().dim(-1);
+        int oc = m.w().dim(0);
+        return List.of(gemm(c, "gemm", m.out(), f(m.x()), f(m.w()), m.bias(), n, oc, ic, ic, 1, 1, ic, false));
+    }
+
+    static List<Launch> launches(Matmul.Backward m, TornadoCompiler c) {
+        int n = m.x().rows();
+        int ic = m.x().dim(-1);
+        int oc = m.w().dim(0);
+        FloatArray dout = f(m.dout());
+        List<Launch> launches = new ArrayList<>();
+        if (m.dx() != null) {
+            launches.add(gemm(c, "dx", m.dx(), dout, f(m.w()), null, n, ic, oc, oc, 1, ic, 1, true));
+        }
+        if (m.dw() != null) {
+            launches.add(gemm(c, "dw", m.dw(), dout, f(m.x()), null, oc, ic, n, 1, oc, ic, 1, true));
+        }
+        if (m.dbias() != null) {
+            int chunks = TornadoCompiler.chunks(n);
+            FloatArray partial = c.scratchFloats(chunks * oc);
+            launches.add(new Launch("dbiasPartials", Grids.elements(chunks * oc), id -> createPackage(id,
+                    TornadoReductions::columnPartials, c.context(), partial, dout, n, oc)));
+            launches.add(c.addColumnSums(m.dbias(), partial, chunks, oc));
+        }
+        return launches;
+    }
+
+    /** C[M,N] (+)= A·B (+ bias), A(i,k) = a[i·aRow + k·aCol], B(k,j) = b[k·bRow + j·bCol]: see the class comment. */
+    private static Launch gemm(TornadoCompiler c, String step, Tensor out, FloatArray a, FloatArray b, Tensor bias,
+                               int M, int N, int K, int aRow, int aCol, int bRow, int bCol, boolean accumulate) {
+        FloatArray biasOrUnused = c.orUnused(bias);
+        int hasBias = TornadoCompiler.present(bias);
+        int acc = accumulate ? 1 : 0;
+        return new Launch(step, Grids.blocks(M, N, BLOCK, SIDE), id -> createPackage(id, TornadoMatmulKernels::gemmTiled,
+                c.context(), f(out), a, b, biasOrUnused, M, N, K, aRow, aCol, bRow, bCol, acc, hasBias));
     }
 }

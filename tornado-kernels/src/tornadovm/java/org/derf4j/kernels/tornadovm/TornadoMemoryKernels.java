@@ -1,10 +1,20 @@
 package org.derf4j.kernels.tornadovm;
 
+import static org.derf4j.kernels.tornadovm.TornadoCompiler.f;
+import static org.derf4j.kernels.tornadovm.TornadoCompiler.i;
+import static uk.ac.manchester.tornado.api.common.TaskPackage.createPackage;
+
+import java.util.List;
+import org.derf4j.kernels.DType;
+import org.derf4j.kernels.Zero;
 import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
 import uk.ac.manchester.tornado.api.types.arrays.IntArray;
 
-/** Zeroing, device copies, and the kernel that makes a resident graph hold a buffer. One work-item per element. */
+/**
+ * {@link Zero}, device copies (declared inputs), and the kernel that makes a resident graph hold a buffer. One
+ * work-item per element.
+ */
 public final class TornadoMemoryKernels {
     private TornadoMemoryKernels() {
     }
@@ -54,5 +64,15 @@ public final class TornadoMemoryKernels {
         if (k.globalIdx < 0) {
             a.set(0, a.get(0));
         }
+    }
+
+    /** {@link Zero}: one launch per tensor. */
+    static List<Launch> launches(Zero z, TornadoCompiler c) {
+        return z.tensors().stream().map(t -> {
+            int n = t.size();
+            return new Launch("zero", Grids.elements(n), t.dtype() == DType.F32
+                    ? id -> createPackage(id, TornadoMemoryKernels::zeroFloats, c.context(), f(t), n)
+                    : id -> createPackage(id, TornadoMemoryKernels::zeroInts, c.context(), i(t), n));
+        }).toList();
     }
 }

@@ -1,89 +1,70 @@
 package org.derf4j.kernels.tornadovm;
 
-import org.derf4j.kernels.cpu.Erf;
+import static org.derf4j.kernels.tornadovm.TornadoCompiler.f;
+import static uk.ac.manchester.tornado.api.common.TaskPackage.createPackage;
+
+import java.util.List;
+import org.derf4j.kernels.PointwiseNorm;
 import uk.ac.manchester.tornado.api.KernelContext;
-import uk.ac.manchester.tornado.api.math.TornadoMath;
+import uk.ac.manchester.tornado.api.common.TornadoFunctions.Task12;
+import uk.ac.manchester.tornado.api.common.TornadoFunctions.Task9;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
 
 /**
- * Derf and DyT, {@code y = γ ⊙ f(α·x + s) + β} (see {@link org.derf4j.kernels.PointwiseNorm}); {@code kind} is
- * {@link #DERF} (f = erf, the same {@link Erf#erf(float)} as the cpu backend) or {@link #DYT} (f = tanh, no
- * shift: s reads a zero). The backward is one fused pass over x and dout:
+ * The launches every point-wise norm {@code y = γ ⊙ f(α·x + s) + β} shares; each kind brings its two kernels
+ * in a file of its own ({@link TornadoDerfKernels}, {@link TornadoDytKernels}), with these signatures (a kind
+ * without a shift reads s from a buffer that holds 0):
  * <pre>
- *   pointwiseBackward   work-item (chunk of 32 rows, channel c): recomputes z, f(z), f'(z);
- *                       dx += dout·γ·f'(z)·α in place; writes the chunk's dγ and dβ partials;
- *                       a local-memory tree per work-group → partial {dα, ds}
+ *   forward    one work-item per element: out = γ·f(α·x + s) + β
+ *   backward   work-item (chunk of ROWS_PER_CHUNK rows, channel c): recomputes z, f(z), f'(z);
+ *              dx += dout·γ·f'(z)·α in place; writes the chunk's dγ and dβ partials;
+ *              a local-memory tree per work-group → partial {dα, ds}
  *   addColumnSums ×2    dγ, dβ += the chunks' partials, in order
  *   addPairSums         dα, ds += the work-groups' partials, in order
  * </pre>
+ * TornadoVM kernels cannot take a function, so each kind's backward repeats the loop around its f and f'.
  */
-public final class TornadoPointwiseNormKernels {
+final class TornadoPointwiseNormKernels {
     private TornadoPointwiseNormKernels() {
     }
 
-    static final int DERF = 0;
-    static final int DYT = 1;
-
-    /** 2/√π, the slope of erf at 0. */
-    private static final float TWO_OVER_SQRT_PI = 1.1283791670955126f;
-
-    private static float f(int kind, float z) {
-        return kind == DERF ? Erf.erf(z) : TornadoMath.tanh(z);
+    /** {@code (k, out, x, alpha, shift, gamma, beta, C, n)}. */
+    interface Forward extends Task9<KernelContext, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray,
+            FloatArray, Integer, Integer> {
     }
 
-    /** f'(z): 2/√π·exp(−z²) for erf, 1 − tanh²(z) for tanh. */
-    private static float fPrime(int kind, float z) {
-        return kind == DERF ? TWO_OVER_SQRT_PI * TornadoMath.exp(-z * z) : TornadoFunctions.sech2(z);
+    /**
+     * {@code (k, dx, partialGamma, partialBeta, partialScalars, dout, x, alpha, shift, gamma, C, rows)}:
+     * partialGamma/Beta[chunk·C + c], partialScalars[2·group + {0: dα, 1: ds}].
+     */
+    interface Backward extends Task12<KernelContext, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray,
+            FloatArray, FloatArray, FloatArray, FloatArray, Integer, Integer> {
     }
 
-    // out[i] = γ[c]·f(α·x[i] + s) + β[c], c = i mod C; one work-item per element
-    public static void pointwiseForward(KernelContext k, FloatArray out, FloatArray x, FloatArray alpha,
-                                        FloatArray shift, FloatArray gamma, FloatArray beta, int kind, int C, int n) {
-        int i = k.globalIdx;
-        if (i < n) {
-            int c = i % C;
-            out.set(i, gamma.get(c) * f(kind, alpha.get(0) * x.get(i) + shift.get(0)) + beta.get(c));
-        }
+    static List<Launch> launches(PointwiseNorm.Forward p, TornadoCompiler c, Forward kernel) {
+        int C = p.x().dim(-1);
+        int n = p.x().size();
+        return List.of(new Launch("forward", Grids.elements(n), id -> createPackage(id, kernel, c.context(),
+                f(p.out()), f(p.x()), f(p.alpha()), c.orZero(p.shift()), f(p.gamma()), f(p.beta()), C, n)));
     }
 
-    // partialGamma/Beta[chunk·C + c], partialScalars[2·group + {0: dα, 1: ds}]; dx added in place
-    public static void pointwiseBackward(KernelContext k, FloatArray dx, FloatArray partialGamma,
-                                         FloatArray partialBeta, FloatArray partialScalars, FloatArray dout,
-                                         FloatArray x, FloatArray alpha, FloatArray shift, FloatArray gamma, int kind,
-                                         int C, int rows) {
-        int idx = k.globalIdx;
-        int chunks = (rows + TornadoReductions.ROWS_PER_CHUNK - 1) / TornadoReductions.ROWS_PER_CHUNK;
-        float a = alpha.get(0);
-        float s = shift.get(0);
-        float sumAlpha = 0f;
-        float sumShift = 0f;
-        if (idx < chunks * C) {
-            int chunk = idx / C;
-            int c = idx % C;
-            float gc = gamma.get(c);
-            float sumGamma = 0f;
-            float sumBeta = 0f;
-            int end = Math.min(rows, (chunk + 1) * TornadoReductions.ROWS_PER_CHUNK);
-            for (int row = chunk * TornadoReductions.ROWS_PER_CHUNK; row < end; row++) {
-                int i = row * C + c;
-                float xi = x.get(i);
-                float d = dout.get(i);
-                float z = a * xi + s;
-                float g = d * gc * fPrime(kind, z); // dL/dz
-                dx.set(i, dx.get(i) + g * a);
-                sumGamma += d * f(kind, z);
-                sumBeta += d;
-                sumAlpha += g * xi;
-                sumShift += g;
-            }
-            partialGamma.set(idx, sumGamma);
-            partialBeta.set(idx, sumBeta);
-        }
-        float groupAlpha = TornadoReductions.groupSum(k, sumAlpha);
-        float groupShift = TornadoReductions.groupSum(k, sumShift);
-        if (k.localIdx == 0) {
-            partialScalars.set(2 * k.groupIdx, groupAlpha);
-            partialScalars.set(2 * k.groupIdx + 1, groupShift);
-        }
+    static List<Launch> launches(PointwiseNorm.Backward p, TornadoCompiler c, Backward kernel) {
+        int C = p.x().dim(-1);
+        int rows = p.x().rows();
+        int chunks = TornadoCompiler.chunks(rows);
+        int groups = Grids.ceilDiv(chunks * C, Grids.GROUP);
+        FloatArray partialGamma = c.scratchFloats(chunks * C);
+        FloatArray partialBeta = c.scratchFloats(chunks * C);
+        FloatArray partialScalars = c.scratchFloats(2 * groups);
+        FloatArray dshift = c.orUnused(p.dshift());
+        int hasShift = TornadoCompiler.present(p.dshift());
+        return List.of(
+                new Launch("fused", Grids.groups(groups, Grids.GROUP), id -> createPackage(id, kernel, c.context(),
+                        f(p.dx()), partialGamma, partialBeta, partialScalars, f(p.dout()), f(p.x()), f(p.alpha()),
+                        c.orZero(p.shift()), f(p.gamma()), C, rows)),
+                c.addColumnSums(p.dgamma(), partialGamma, chunks, C),
+                c.addColumnSums(p.dbeta(), partialBeta, chunks, C),
+                new Launch("scalars", Grids.oneGroup(), id -> createPackage(id, TornadoReductions::addPairSums,
+                        c.context(), f(p.dalpha()), dshift, partialScalars, groups, hasShift)));
     }
 }

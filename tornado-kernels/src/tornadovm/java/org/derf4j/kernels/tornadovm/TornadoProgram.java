@@ -17,6 +17,8 @@ import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.TaskGraph;
 import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
 import uk.ac.manchester.tornado.api.TornadoExecutionResult;
+import uk.ac.manchester.tornado.api.WorkerGrid;
+import uk.ac.manchester.tornado.api.common.TaskPackage;
 import uk.ac.manchester.tornado.api.enums.DataTransferMode;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
 import uk.ac.manchester.tornado.api.types.arrays.TornadoNativeArray;
@@ -140,108 +142,132 @@ final class TornadoProgram {
         }
     }
 
-    /** A launch with its task id and the buffers of its op. */
-    private record Named(String taskId, Launch launch, Set<Object> uses) {
+    /** A launch as a task: its package (id, kernel, arguments), its worker grid, and the buffers of its op. */
+    private record Named(TaskPackage task, WorkerGrid grid, Set<Object> uses) {
+
+        /** Adds the task to {@code tg}, and its worker grid to the scheduler under the task's key. */
+        void addTo(TaskGraph tg, String graphName, GridScheduler grids) {
+            tg.addTask(task);
+            grids.addWorkerGrid(TaskIds.key(graphName, task.getId()), grid);
+        }
+    }
+
+    /** One graph as launches: declared inputs staged first, then each op's kernels, in order. */
+    private record Compiled(List<Named> launches, List<Object> streamed, List<Runnable> hostChecks) {
     }
 
     TornadoProgram(TornadoBackend backend, int id, List<Graph> graphs, boolean printKernels) {
         this.backend = backend;
         this.graphs = List.copyOf(graphs);
-        KernelContext context = new KernelContext();
-        TornadoCompiler compiler = new TornadoCompiler(context);
+        TornadoCompiler compiler = new TornadoCompiler(new KernelContext());
         GridScheduler grids = new GridScheduler();
-
-        // Phase 1: every op becomes launches; the compiler allocates the kernels' scratch buffers.
-        List<List<Named>> launches = new ArrayList<>();
-        List<List<Object>> aliases = new ArrayList<>();
-        for (Graph g : graphs) {
-            List<Named> named = new ArrayList<>();
-            List<Runnable> checks = new ArrayList<>();
-            List<Object> streamed = new ArrayList<>();
-            for (Tensor t : g.inputs()) {
-                TornadoNativeArray alias = tensor(t).hostAlias();
-                streamed.add(alias);
-                named.add(new Named(TaskIds.inputTask(streamed.size() - 1), compiler.stage(tensor(t), alias),
-                        Set.of(tensor(t).array())));
-                tensors.add(tensor(t));
-            }
-            for (int i = 0; i < g.ops().size(); i++) {
-                Op op = g.ops().get(i);
-                Set<Object> uses = new LinkedHashSet<>();
-                List<Launch> opLaunches = compiler.launches(op, uses);
-                for (int l = 0; l < opLaunches.size(); l++) {
-                    named.add(new Named(TaskIds.task(i, op.name(), l, opLaunches.get(l).step()), opLaunches.get(l),
-                            uses));
-                }
-                Runnable check = compiler.hostCheck(op);
-                if (check != null) {
-                    checks.add(check);
-                }
-                op.reads().forEach(t -> tensors.add(tensor(t)));
-                op.writes().forEach(t -> tensors.add(tensor(t)));
-            }
-            launches.add(named);
-            aliases.add(streamed);
-            hostChecks.add(checks);
-        }
+        List<Compiled> compiled = graphs.stream().map(g -> compile(g, compiler)).toList();
+        compiled.forEach(c -> hostChecks.add(c.hostChecks()));
         FloatArray token = new FloatArray(1);
+        List<Part> parts = new ArrayList<>();
+        residents = addResidentsAndHubs(parts, id, token, compiler, grids);
+        for (int gi = 0; gi < graphs.size(); gi++) {
+            segments.add(addSegments(parts, id, gi, compiled.get(gi), token, compiler, grids));
+        }
+        plan = plan(parts, token, grids, printKernels);
+    }
+
+    /** Step 1: a graph's ops become launches; the compiler allocates the kernels' scratch buffers. */
+    private Compiled compile(Graph g, TornadoCompiler compiler) {
+        List<Named> named = new ArrayList<>();
+        List<Runnable> checks = new ArrayList<>();
+        List<Object> streamed = new ArrayList<>();
+        for (Tensor t : g.inputs()) {
+            TornadoNativeArray alias = tensor(t).hostAlias();
+            streamed.add(alias);
+            Launch stage = compiler.stage(tensor(t), alias);
+            named.add(new Named(stage.kernel().at(TaskIds.inputTask(streamed.size() - 1)), stage.grid(),
+                    Set.of(tensor(t).array())));
+            tensors.add(tensor(t));
+        }
+        for (int i = 0; i < g.ops().size(); i++) {
+            Op op = g.ops().get(i);
+            Set<Object> uses = new LinkedHashSet<>();
+            List<Launch> opLaunches = compiler.launches(op, uses);
+            for (int l = 0; l < opLaunches.size(); l++) {
+                Launch launch = opLaunches.get(l);
+                named.add(new Named(launch.kernel().at(TaskIds.task(i, op.name(), l, launch.step())), launch.grid(),
+                        uses));
+            }
+            Runnable check = compiler.hostCheck(op);
+            if (check != null) {
+                checks.add(check);
+            }
+            op.reads().forEach(t -> tensors.add(tensor(t)));
+            op.writes().forEach(t -> tensors.add(tensor(t)));
+        }
+        return new Compiled(named, streamed, checks);
+    }
+
+    /**
+     * Step 2: the resident task graphs, which own every buffer (the token, the tensors, the kernels' scratch)
+     * in shares of {@link #BUFFERS_PER_RESIDENT_GRAPH}, then a hub for each. Returns how many residents.
+     */
+    private int addResidentsAndHubs(List<Part> parts, int id, FloatArray token, TornadoCompiler compiler,
+                                    GridScheduler grids) {
         List<Object> buffers = new ArrayList<>();
         buffers.add(token);
         tensors.forEach(t -> buffers.add(t.array()));
         buffers.addAll(compiler.scratch());
-
-        // Phase 2: what each task graph holds, in plan order: residents, hubs, then segments and primers.
-        List<Part> parts = new ArrayList<>();
         for (int from = 0; from < buffers.size(); from += BUFFERS_PER_RESIDENT_GRAPH) {
             List<Object> own = buffers.subList(from, Math.min(buffers.size(), from + BUFFERS_PER_RESIDENT_GRAPH));
             String name = TaskIds.residentGraph(id, parts.size());
             TaskGraph tg = new TaskGraph(name).transferToDevice(DataTransferMode.EVERY_EXECUTION, own.toArray());
             for (int i = 0; i < own.size(); i++) {
                 residentOf.put(own.get(i), parts.size());
-                String task = TaskIds.residentTask(from + i);
-                compiler.hold((TornadoNativeArray) own.get(i)).task().addTo(tg, task);
-                grids.addWorkerGrid(TaskIds.key(name, task), Grids.single());
+                Launch hold = compiler.hold((TornadoNativeArray) own.get(i));
+                new Named(hold.kernel().at(TaskIds.residentTask(from + i)), hold.grid(), Set.of()).addTo(tg, name,
+                        grids);
             }
             tg.persistOnDevice(own.toArray());
             Set<Object> holds = new LinkedHashSet<>(own);
             holds.add(token);
             parts.add(new Part(name, Role.RESIDENT, holds, from == 0 ? Set.of() : Set.of(token), tg, null));
         }
-        residents = parts.size();
-        for (int k = 0; k < residents; k++) {
+        int count = parts.size();
+        for (int k = 0; k < count; k++) {
             parts.add(holder(TaskIds.hubGraph(id, k), Role.HUB, parts.get(k).holds(), parts.get(k).name(), token,
                     compiler, grids));
         }
-        for (int gi = 0; gi < graphs.size(); gi++) {
-            List<Named> named = launches.get(gi);
-            List<Segment> graphSegments = new ArrayList<>();
-            for (int from = 0; from < named.size(); ) {
-                int to = segmentEnd(named, from);
-                String name = TaskIds.graph(id, gi, graphs.get(gi).name(), graphSegments.size());
-                Set<Object> uses = new LinkedHashSet<>();
-                uses.add(token);
-                named.subList(from, to).forEach(n -> uses.addAll(n.uses()));
-                TaskGraph tg = new TaskGraph(name);
-                if (from == 0 && !aliases.get(gi).isEmpty()) {
-                    tg.transferToDevice(DataTransferMode.EVERY_EXECUTION, aliases.get(gi).toArray());
-                }
-                for (Named n : named.subList(from, to)) {
-                    n.launch().task().addTo(tg, n.taskId());
-                    grids.addWorkerGrid(TaskIds.key(name, n.taskId()), n.launch().grid());
-                }
-                int index = parts.size();
-                String primer = TaskIds.primerGraph(id, gi, graphSegments.size());
-                parts.add(new Part(name, Role.SEGMENT, uses, uses, tg, primer));
-                parts.add(holder(primer, Role.PRIMER, uses, null, token, compiler, grids));
-                int[] hubs = uses.stream().mapToInt(residentOf::get).distinct().sorted().map(k -> residents + k)
-                        .toArray();
-                graphSegments.add(new Segment(index, index + 1, hubs));
-                from = to;
-            }
-            segments.add(graphSegments);
-        }
+        return count;
+    }
 
-        // Phase 3: the pointer hand-over declarations, then the plan.
+    /** Step 3: graph {@code gi}'s launches cut into segments, each followed by its primer. */
+    private List<Segment> addSegments(List<Part> parts, int id, int gi, Compiled compiled, FloatArray token,
+                                      TornadoCompiler compiler, GridScheduler grids) {
+        List<Named> named = compiled.launches();
+        List<Segment> graphSegments = new ArrayList<>();
+        for (int from = 0; from < named.size(); ) {
+            int to = segmentEnd(named, from);
+            String name = TaskIds.graph(id, gi, graphs.get(gi).name(), graphSegments.size());
+            Set<Object> uses = new LinkedHashSet<>();
+            uses.add(token);
+            named.subList(from, to).forEach(n -> uses.addAll(n.uses()));
+            TaskGraph tg = new TaskGraph(name);
+            if (from == 0 && !compiled.streamed().isEmpty()) {
+                tg.transferToDevice(DataTransferMode.EVERY_EXECUTION, compiled.streamed().toArray());
+            }
+            named.subList(from, to).forEach(n -> n.addTo(tg, name, grids));
+            int index = parts.size();
+            String primer = TaskIds.primerGraph(id, gi, graphSegments.size());
+            parts.add(new Part(name, Role.SEGMENT, uses, uses, tg, primer));
+            parts.add(holder(primer, Role.PRIMER, uses, null, token, compiler, grids));
+            int[] hubs = uses.stream().mapToInt(residentOf::get).distinct().sorted().map(k -> residents + k)
+                    .toArray();
+            graphSegments.add(new Segment(index, index + 1, hubs));
+            from = to;
+        }
+        return graphSegments;
+    }
+
+    /** Step 4: the pointer hand-over declarations of every task graph, then the plan of them all. */
+    private static TornadoExecutionPlan plan(List<Part> parts, FloatArray token, GridScheduler grids,
+                                             boolean printKernels) {
         List<ImmutableTaskGraph> snapshots = new ArrayList<>();
         for (Part p : parts) {
             if (!p.consumes().isEmpty()) {
@@ -254,20 +280,20 @@ final class TornadoProgram {
             }
             snapshots.add(p.graph().snapshot());
         }
-        plan = new TornadoExecutionPlan(snapshots.toArray(ImmutableTaskGraph[]::new));
+        TornadoExecutionPlan plan = new TornadoExecutionPlan(snapshots.toArray(ImmutableTaskGraph[]::new));
         plan.withGridScheduler(grids);
         if (printKernels) {
             plan.withPrintKernel();
         }
+        return plan;
     }
 
     /** A task graph that holds {@code buffers} and runs nothing but a no-op on the token: a hub or a primer. */
     private static Part holder(String name, Role role, Set<Object> buffers, String source, FloatArray token,
                                TornadoCompiler compiler, GridScheduler grids) {
         TaskGraph tg = new TaskGraph(name);
-        String task = TaskIds.residentTask(0);
-        compiler.hold(token).task().addTo(tg, task);
-        grids.addWorkerGrid(TaskIds.key(name, task), Grids.single());
+        Launch hold = compiler.hold(token);
+        new Named(hold.kernel().at(TaskIds.residentTask(0)), hold.grid(), Set.of()).addTo(tg, name, grids);
         return new Part(name, role, buffers, buffers, tg, source);
     }
 
@@ -277,7 +303,7 @@ final class TornadoProgram {
         Set<Object> uses = new LinkedHashSet<>();
         int to = from;
         while (to < named.size() && to - from < TASKS_PER_GRAPH) {
-            bytes += HIGH_LEVEL_BYTES_PER_TASK + HIGH_LEVEL_BYTES_PER_ARGUMENT * named.get(to).launch().arguments();
+            bytes += HIGH_LEVEL_BYTES_PER_TASK + HIGH_LEVEL_BYTES_PER_ARGUMENT * named.get(to).task().getTaskType();
             uses.addAll(named.get(to).uses());
             if (to > from && (bytes > HIGH_LEVEL_BYTES || uses.size() > BUFFERS_PER_GRAPH)) {
                 break;

@@ -1,5 +1,10 @@
 package org.derf4j.kernels.tornadovm;
 
+import static org.derf4j.kernels.tornadovm.TornadoCompiler.f;
+import static uk.ac.manchester.tornado.api.common.TaskPackage.createPackage;
+
+import java.util.List;
+import org.derf4j.kernels.RmsNorm;
 import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.math.TornadoMath;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
@@ -68,5 +73,27 @@ public final class TornadoRmsNormKernels {
             }
             partialGamma.set(idx, sg);
         }
+    }
+
+    static List<Launch> launches(RmsNorm.Forward r, TornadoCompiler c) {
+        int C = r.x().dim(-1);
+        return List.of(new Launch("rows", Grids.groups(r.x().rows(), Grids.GROUP), id -> createPackage(id,
+                TornadoRmsNormKernels::rmsNormForward, c.context(), f(r.out()), f(r.rstd()), f(r.x()), f(r.gamma()),
+                r.eps(), C)));
+    }
+
+    static List<Launch> launches(RmsNorm.Backward r, TornadoCompiler c) {
+        int C = r.x().dim(-1);
+        int rows = r.x().rows();
+        int chunks = TornadoCompiler.chunks(rows);
+        FloatArray partialGamma = c.scratchFloats(chunks * C);
+        return List.of(
+                new Launch("rows", Grids.groups(rows, Grids.GROUP), id -> createPackage(id,
+                        TornadoRmsNormKernels::rmsNormBackwardRows, c.context(), f(r.dx()), f(r.dout()), f(r.x()),
+                        f(r.rstd()), f(r.gamma()), C)),
+                new Launch("partials", Grids.elements(chunks * C), id -> createPackage(id,
+                        TornadoRmsNormKernels::rmsNormParamPartials, c.context(), partialGamma, f(r.dout()), f(r.x()),
+                        f(r.rstd()), rows, C)),
+                c.addColumnSums(r.dgamma(), partialGamma, chunks, C));
     }
 }
