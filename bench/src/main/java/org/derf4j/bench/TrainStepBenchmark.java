@@ -63,7 +63,7 @@ public class TrainStepBenchmark {
     }
 
     @Benchmark
-    public float trainStep() {
+    public Trainer.StepResult trainStep() {
         return trainer.step(1e-3f);
     }
 

@@ -39,6 +39,7 @@ public final class AdamWOptimizer implements AutoCloseable {
     private final Tensor hyper;
     private final Tensor clipStats;
     private final float[] hostHyper = new float[AdamW.HYPER_SIZE];
+    private final float[] hostClipStats = new float[2];
 
     public AdamWOptimizer(Backend backend, List<Parameter> params, Settings settings) {
         this.backend = backend;
@@ -50,10 +51,6 @@ public final class AdamWOptimizer implements AutoCloseable {
         }
         hyper = backend.allocate("adam.hyper", AdamW.HYPER_SIZE);
         clipStats = backend.allocate("grad.clip", 2);
-    }
-
-    public Settings settings() {
-        return settings;
     }
 
     /** Records the update: the global norm and clip factor, then one AdamW op per parameter. */
@@ -72,11 +69,10 @@ public final class AdamWOptimizer implements AutoCloseable {
         backend.upload(hyper, hostHyper);
     }
 
-    /** The gradient norm of the last update, before clipping. Reads from the device: not for every step. */
+    /** The global gradient norm of the last update, before clipping: two floats read from the device. */
     public float lastGradNorm() {
-        float[] stats = new float[2];
-        backend.download(clipStats, stats);
-        return stats[0];
+        backend.download(clipStats, hostClipStats);
+        return hostClipStats[0];
     }
 
     /** The moments, named {@code exp_avg.<param>} and {@code exp_avg_sq.<param>} as PyTorch's state calls them. */

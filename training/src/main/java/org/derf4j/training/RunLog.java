@@ -21,8 +21,12 @@ import java.util.Locale;
  */
 public final class RunLog implements AutoCloseable {
 
-    /** One measurement: split is "train" or "val"; accuracy and throughput are NaN where not measured. */
-    public record Row(long step, String split, double loss, double accuracy, double lr, double tokensPerSecond) {
+    /**
+     * One measurement: split is "train" or "val"; accuracy, the gradient norm, lr and throughput are NaN where
+     * not measured.
+     */
+    public record Row(long step, String split, double loss, double accuracy, double gradNorm, double lr,
+                      double tokensPerSecond) {
     }
 
     private final List<Row> rows = new ArrayList<>();
@@ -64,11 +68,16 @@ public final class RunLog implements AutoCloseable {
         return List.copyOf(rows);
     }
 
-    /** A training step: loss, learning rate, throughput, and the time the rest of the run needs. */
-    public void train(long step, int steps, double loss, double lr, double tokensPerSecond, double etaSeconds) {
-        record(new Row(step, "train", loss, Double.NaN, lr, tokensPerSecond));
-        String text = String.format(Locale.ROOT, "%sstep %d/%d %s loss %.4f | lr %.2e | %s tok/s | ETA %s", label,
-                step, steps, bar(step, steps), loss, lr, human(tokensPerSecond), duration(etaSeconds));
+    /**
+     * A training step: loss, gradient norm (before clipping), learning rate, throughput, and the time the rest
+     * of the run needs.
+     */
+    public void train(long step, int steps, double loss, double gradNorm, double lr, double tokensPerSecond,
+                      double etaSeconds) {
+        record(new Row(step, "train", loss, Double.NaN, gradNorm, lr, tokensPerSecond));
+        String text = String.format(Locale.ROOT,
+                "%sstep %d/%d %s loss %.4f | grad norm %.3f | lr %.2e | %s tok/s | ETA %s", label, step, steps,
+                bar(step, steps), loss, gradNorm, lr, human(tokensPerSecond), duration(etaSeconds));
         if (terminal) {
             console.print("\r" + text + "\u001b[K");
         } else if (step == steps || lastLine < 0 || step - lastLine >= Math.max(1, steps / 20)) {
@@ -79,7 +88,7 @@ public final class RunLog implements AutoCloseable {
 
     /** An evaluation of a split. */
     public void eval(long step, String split, double loss, double accuracy) {
-        record(new Row(step, split, loss, accuracy, Double.NaN, Double.NaN));
+        record(new Row(step, split, loss, accuracy, Double.NaN, Double.NaN, Double.NaN));
         message(String.format(Locale.ROOT, "step %d: %s loss %.4f, accuracy %.2f%%", step, split, loss,
                 accuracy * 100));
     }
@@ -104,6 +113,9 @@ public final class RunLog implements AutoCloseable {
         if (!Double.isNaN(row.accuracy())) {
             o.addProperty("accuracy", row.accuracy());
         }
+        if (!Double.isNaN(row.gradNorm())) {
+            o.addProperty("grad_norm", row.gradNorm());
+        }
         if (!Double.isNaN(row.lr())) {
             o.addProperty("lr", row.lr());
             o.addProperty("tokens_per_s", row.tokensPerSecond());
@@ -120,6 +132,7 @@ public final class RunLog implements AutoCloseable {
     private static Row fromJson(JsonObject o) {
         return new Row(o.get("step").getAsLong(), o.get("split").getAsString(), o.get("loss").getAsDouble(),
                 o.has("accuracy") ? o.get("accuracy").getAsDouble() : Double.NaN,
+                o.has("grad_norm") ? o.get("grad_norm").getAsDouble() : Double.NaN,
                 o.has("lr") ? o.get("lr").getAsDouble() : Double.NaN,
                 o.has("tokens_per_s") ? o.get("tokens_per_s").getAsDouble() : Double.NaN);
     }

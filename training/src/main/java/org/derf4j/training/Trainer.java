@@ -26,9 +26,14 @@ import org.derf4j.transformer.Parameter;
  *   update      global grad norm and clip factor → AdamW on every parameter
  *   evaluate    forward → loss and correct count, over fixed batches of a split
  * </pre>
- * A step reads back one float, the loss, to log it and to stop at the first NaN or Inf.
+ * A step reads back three floats: the loss, to log it and to stop at the first NaN or Inf, and the gradient
+ * norm with its clip factor, which the update graph computed on the device.
  */
 public final class Trainer implements AutoCloseable {
+
+    /** What one optimizer step reads back: its mean loss, and the global gradient norm before clipping. */
+    public record StepResult(float loss, float gradNorm) {
+    }
 
     /** Mean loss and accuracy over a split's evaluation batches. */
     public record Evaluation(double loss, double accuracy) {
@@ -143,14 +148,14 @@ public final class Trainer implements AutoCloseable {
         while (step < config.steps()) {
             float lr = schedule.at(step);
             long started = System.nanoTime();
-            float loss = step(lr);
-            if (!Float.isFinite(loss)) {
-                throw new DivergedException(step, loss, checkpoint);
+            StepResult result = step(lr);
+            if (!Float.isFinite(result.loss())) {
+                throw new DivergedException(step, result.loss(), checkpoint);
             }
             stepSeconds += (System.nanoTime() - started) / 1e9;
             stepsTimed++;
             double tokensPerSecond = tokensPerStep * stepsTimed / stepSeconds;
-            log.train(step, config.steps(), loss, lr, tokensPerSecond,
+            log.train(step, config.steps(), result.loss(), result.gradNorm(), lr, tokensPerSecond,
                     (config.steps() - step) * stepSeconds / stepsTimed);
 
             boolean last = step == config.steps();
@@ -172,10 +177,10 @@ public final class Trainer implements AutoCloseable {
 
     /**
      * One optimizer step at learning rate {@code lr}: clear the gradients, forward and backward over
-     * {@code accumulation} micro-batches, clip and update. Returns the step's mean loss, the one value read
-     * back from the device.
+     * {@code accumulation} micro-batches, clip and update. Returns the step's mean loss and gradient norm, the
+     * values read back from the device.
      */
-    public float step(float lr) {
+    public StepResult step(float lr) {
         zeroGrad.run();
         for (int k = 0; k < config.accumulation(); k++) {
             data.trainBatch(rng, config.batch(), tokens, targets);
@@ -187,7 +192,7 @@ public final class Trainer implements AutoCloseable {
         update.run();
         backend.download(trainPass.loss(), scalar);
         step++;
-        return scalar[0];
+        return new StepResult(scalar[0], optimizer.lastGradNorm());
     }
 
     /** Mean loss and accuracy over the split's fixed evaluation batches, weighted by targets. */
