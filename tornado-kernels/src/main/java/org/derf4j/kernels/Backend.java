@@ -5,15 +5,15 @@ import java.util.List;
 /**
  * A device that holds tensors and runs graphs of ops.
  *
- * <p>Three kinds of runtime implement it: one that calls each op at once (cpu), one that queues kernels
- * (OpenCL) and one that executes whole task graphs (TornadoVM). They all take the same {@link Graph}:
+ * <p>It is shaped for three kinds of runtime: one that calls each op at once (cpu), one that queues kernels
+ * (OpenCL; planned, not built yet) and one that executes whole task graphs (TornadoVM). They all take the same {@link Graph}:
  * see {@code tornado-kernels/README.md} for the design.
  *
  * <p>A backend is not thread-safe: one thread drives it.
  */
 public interface Backend extends AutoCloseable {
 
-    /** Short name used on the command line: {@code cpu}, {@code opencl}, {@code tornadovm}. */
+    /** Short name used on the command line: {@code cpu}, {@code cpu-reference}, {@code tornadovm}. */
     String name();
 
     /** The device in words, for logs. */

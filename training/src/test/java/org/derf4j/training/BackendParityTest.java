@@ -21,7 +21,7 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * A short training run on every other backend built and available here (tornadovm, opencl) gives the cpu
+ * A short training run on every other backend built and available here (tornadovm) gives the cpu
  * backend's losses, step by step, within float32 rounding: the backends run the same model on the same data
  * from the same weights, so any difference comes from the order of float additions. The run evaluates and
  * checkpoints on the way, so the device state also goes to the host and back.
