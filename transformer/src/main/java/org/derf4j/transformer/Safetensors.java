@@ -19,6 +19,7 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 
 /**
  * Reads and writes the safetensors format (huggingface/safetensors): an 8-byte little-endian header
@@ -47,12 +48,15 @@ public final class Safetensors {
     /** The largest header we accept: real headers are kilobytes; a huge one means a corrupt file. */
     private static final long MAX_HEADER = 100L << 20;
 
-    /** Writes the entries, in order, and fsyncs the file. */
+    /**
+     * Writes the entries, in order, and fsyncs the file. The metadata is written in key order, so the same
+     * weights give the same bytes whatever map the caller passes.
+     */
     public static void write(Path file, List<Entry> entries, Map<String, String> metadata) throws IOException {
         JsonObject header = new JsonObject();
         if (!metadata.isEmpty()) {
             JsonObject meta = new JsonObject();
-            metadata.forEach(meta::addProperty);
+            new TreeMap<>(metadata).forEach(meta::addProperty);
             header.add("__metadata__", meta);
         }
         long offset = 0;
