@@ -169,6 +169,9 @@ public final class Trainer implements AutoCloseable {
 
             boolean last = step == config.steps();
             if (!last && config.evalEvery() > 0 && step % config.evalEvery() == 0) {
+                // Both splits, so that the train − val gap can be followed along the run.
+                Evaluation train = evaluate(Split.TRAIN);
+                log.eval(step, "train", train.loss(), train.accuracy());
                 Evaluation val = evaluate(Split.VAL);
                 log.eval(step, "val", val.loss(), val.accuracy());
             }
