@@ -45,6 +45,10 @@ public final class ConfigOptions {
 
     @Option(names = "--alpha-final", description = "initial α of the final norm (derf, dyt)") Float alphaFinal;
 
+    @Option(names = "--embedding-scale", paramLabel = "S",
+            description = "initial scale on the embedding sum (derf, dyt; default √width, as the paper's code)")
+    Float embeddingScale;
+
     @Option(names = "--steps", description = "optimizer steps") Integer steps;
 
     @Option(names = "--batch", description = "sequences per micro-batch") Integer batch;
@@ -128,6 +132,7 @@ public final class ConfigOptions {
         put(m, "freezeAlpha", freezeAlpha);
         put(m, "noShift", noShift);
         put(m, "statsEvery", statsEvery);
+        put(m, "embeddingScale", embeddingScale);
         return m;
     }
 

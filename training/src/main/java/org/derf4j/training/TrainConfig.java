@@ -32,6 +32,7 @@ import org.derf4j.transformer.Parameter;
  * @param freezeAlpha   ablation: α keeps its initial value (no AdamW step, not in the clipped gradient norm)
  * @param noShift       ablation: Derf without its shift s, which stays 0 (frozen as α is by freezeAlpha)
  * @param statsEvery    steps between per-layer statistics in metrics.jsonl (0: none); see {@link LayerStats}
+ * @param embeddingScale initial scale on the embedding sum (derf, dyt); 0 stands for √width, the paper's init
  */
 public record TrainConfig(String data, int modulus, String operation, double trainFraction,
                           int layers, int heads, int width, int context, Norm norm,
@@ -39,7 +40,8 @@ public record TrainConfig(String data, int modulus, String operation, double tra
                           int steps, int batch, int accumulation, float lr, float minLr, int warmup,
                           float weightDecay, float beta1, float beta2, float eps, float gradClip,
                           int evalEvery, int evalBatches, int checkpointEvery, long seed,
-                          Recipe recipe, boolean freezeAlpha, boolean noShift, int statsEvery) {
+                          Recipe recipe, boolean freezeAlpha, boolean noShift, int statsEvery,
+                          float embeddingScale) {
 
     public TrainConfig {
         // A config saved before recipes existed was trained with what is now the default recipe.
@@ -62,6 +64,13 @@ public record TrainConfig(String data, int modulus, String operation, double tra
             throw new IllegalArgumentException("--stats-every must be ≥ 0 (0: no per-layer statistics), got "
                     + statsEvery);
         }
+        if (!(embeddingScale >= 0) || !Float.isFinite(embeddingScale)) {
+            throw new IllegalArgumentException("--embedding-scale must be positive (0: √width), got " + embeddingScale);
+        }
+        if (embeddingScale != 0f && !(norm instanceof PointwiseNorm.Kind)) {
+            throw new IllegalArgumentException("--embedding-scale applies to derf and dyt (the other norms have no "
+                    + "scale on the embedding sum), got " + norm.id());
+        }
         if (freezeAlpha && !(norm instanceof PointwiseNorm.Kind)) {
             throw new IllegalArgumentException("--freeze-alpha needs a norm with α (derf or dyt), got " + norm.id());
         }
@@ -80,7 +89,7 @@ public record TrainConfig(String data, int modulus, String operation, double tra
         return new TrainConfig(null, 97, "add", 0.5, 2, 4, 128, 4, PointwiseNorm.Kind.DERF,
                 GptConfig.DEFAULT_ALPHA, GptConfig.DEFAULT_ALPHA, GptConfig.DEFAULT_ALPHA,
                 1500, 512, 1, 1e-3f, 1e-4f, 50, 1.0f, 0.9f, 0.98f, 1e-8f, 1.0f, 250, 1, 500, 1337,
-                Recipe.OURS, false, false, DEFAULT_STATS_EVERY);
+                Recipe.OURS, false, false, DEFAULT_STATS_EVERY, 0f);
     }
 
     /** Character-level text, nanoGPT's shakespeare_char recipe at a size that trains on a CPU. */
@@ -88,12 +97,13 @@ public record TrainConfig(String data, int modulus, String operation, double tra
         return new TrainConfig(data, 97, "add", 0.5, 4, 4, 256, 128, PointwiseNorm.Kind.DERF,
                 GptConfig.DEFAULT_ALPHA, GptConfig.DEFAULT_ALPHA, GptConfig.DEFAULT_ALPHA,
                 2000, 16, 1, 1e-3f, 1e-4f, 100, 0.1f, 0.9f, 0.99f, 1e-8f, 1.0f, 250, 20, 500, 1337,
-                Recipe.OURS, false, false, DEFAULT_STATS_EVERY);
+                Recipe.OURS, false, false, DEFAULT_STATS_EVERY, 0f);
     }
 
     /** The model this config trains, for a tokenizer of {@code vocab} symbols and sequences of {@code seqLen}. */
     public GptConfig model(int vocab, int seqLen) {
-        return new GptConfig(vocab, seqLen, layers, heads, width, norm, alphaAttn, alphaMlp, alphaFinal);
+        return new GptConfig(vocab, seqLen, layers, heads, width, norm, alphaAttn, alphaMlp, alphaFinal,
+                embeddingScale);
     }
 
     /**

@@ -86,10 +86,30 @@ class RecipeAndAblationTest {
         old.remove("freezeAlpha");
         old.remove("noShift");
         old.remove("statsEvery");
+        old.remove("embeddingScale");
         TrainConfig c = TrainConfig.fromJson(old);
         assertEquals(Recipe.OURS, c.recipe());
         assertFalse(c.freezeAlpha() || c.noShift());
         assertEquals(0, c.statsEvery());
+        assertEquals((float) Math.sqrt(c.width()), c.model(99, 4).embeddingScale(), "√C, the paper's init");
+    }
+
+    @Test
+    void theEmbeddingScaleStartsWhereToldAndDefaultsToRootWidth() {
+        TrainConfig c = resolve("--embedding-scale", "64", "--width", "64");
+        assertEquals(64f, c.model(99, 4).embeddingScale());
+        try (Backend backend = new CpuBackend(); Gpt model = new Gpt(backend, c.model(99, 4))) {
+            model.weights().initialize(1);
+            float[] scale = new float[1];
+            backend.download(model.weights().embeddingScale().value(), scale);
+            assertEquals(64f, scale[0]);
+        }
+        assertEquals(8f, resolve("--width", "64").model(99, 4).embeddingScale());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> resolve("--embedding-scale", "4", "--norm", "rmsnorm"));
+        assertTrue(e.getMessage().startsWith("--embedding-scale applies to derf and dyt"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> resolve("--embedding-scale", "-1"));
+        assertEquals("--embedding-scale must be positive (0: √width), got -1.0", e.getMessage());
     }
 
     @Test
