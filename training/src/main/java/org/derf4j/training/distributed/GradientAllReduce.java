@@ -58,7 +58,7 @@ public final class GradientAllReduce implements AutoCloseable {
             hostOf[i] = bySize.computeIfAbsent(tensors.get(i).size(), float[]::new);
             floats += tensors.get(i).size();
         }
-        this.arena = Arena.ofShared();
+        this.arena = Arena.ofShared(); // not confined: a trainer may be built on one thread and driven from another
         this.flat = arena.allocate(JAVA_FLOAT, floats);
     }
 
