@@ -30,7 +30,7 @@ import org.derf4j.transformer.Safetensors;
  * state, which data-parallel training must keep identical, bit for bit.
  * <pre>
  *   broadcast   rank 0's facts (a JSON object: length, then UTF-8 bytes)
- *   compare     each rank against its own, field by field
+ *   compare     on each rank, with its own, field by field
  *   allReduce   the number of ranks that differ, so that every rank knows the verdict
  * </pre>
  */
@@ -85,8 +85,8 @@ public final class RankCheck {
         }
     }
 
-    /** "field: rank 0's → this rank's" for each field that differs, and "object.field: …" one level down. */
-    static List<String> differences(JsonObject rank0, JsonObject mine) {
+    /** "field: X on rank 0, Y here" for each field that differs, and "object.field: …" one level down. */
+    private static List<String> differences(JsonObject rank0, JsonObject mine) {
         List<String> out = new ArrayList<>();
         Set<String> keys = new LinkedHashSet<>(rank0.keySet());
         keys.addAll(mine.keySet());
