@@ -29,7 +29,8 @@ import picocli.CommandLine.Option;
         description = {"Train the same model once per norm (same seeds, same data order); write compare.md and "
                 + "compare.png (mean ± std over --seeds).",
                 "Without --data: generalization on a+b mod 97 with 30% of the equations for training, 3000 steps, "
-                        + "evaluated every 50 (about 25 minutes for 4 norms × 3 seeds on 2 cores)."})
+                        + "evaluated every 50; about 25 minutes for 4 norms × 3 seeds on 2 idle cores (an estimate from "
+                        + "train's 1500 steps in 53 s), far longer on a busy machine: shorten it with --steps or --norms."})
 final class CompareCommand implements Callable<Integer> {
 
     /**
