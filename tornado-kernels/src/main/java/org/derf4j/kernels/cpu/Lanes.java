@@ -1,5 +1,7 @@
 package org.derf4j.kernels.cpu;
 
+import com.sun.management.HotSpotDiagnosticMXBean;
+import java.lang.management.ManagementFactory;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -30,6 +32,33 @@ final class Lanes {
     }
 
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+
+    /**
+     * The vector registers the JIT allocates from, which the register-blocked kernels ({@link Sgemm},
+     * {@link AttentionKernels}) size their tiles by: 32 on x86 with AVX-512 (HotSpot's {@code UseAVX=3}, whatever
+     * the vector width: EVEX encodes ymm16-31 and xmm16-31 too) and on AArch64 (NEON, SVE); 16 on x86 with AVX2,
+     * AVX or SSE, and wherever the JVM does not say. A tile whose accumulators and operands do not fit is not
+     * slower by a little: C2 keeps an accumulator on the stack and the loop waits on a store and a reload every
+     * iteration (the 6×2-vector GEMM tile, 12 accumulators, did that on AVX2 and ran at 0.37× OpenBLAS).
+     * {@code -Dderf4j.cpu.registers=16|32} overrides it, so that a test can run the other shapes.
+     */
+    static final int REGISTERS = Integer.getInteger("derf4j.cpu.registers", defaultRegisters());
+
+    private static int defaultRegisters() {
+        if (System.getProperty("os.arch", "").equals("aarch64")) {
+            return 32;
+        }
+        return vmOption("UseAVX").equals("3") ? 32 : 16;
+    }
+
+    /** A HotSpot flag's value, or "" on a JVM that does not have it. */
+    static String vmOption(String name) {
+        try {
+            return ManagementFactory.getPlatformMXBean(HotSpotDiagnosticMXBean.class).getVMOption(name).getValue();
+        } catch (RuntimeException | LinkageError e) {
+            return "";
+        }
+    }
 
     /** A scratch row for {@link #sum}, for each of {@code chunks} chunks. */
     static float[][] scratch(int chunks) {
