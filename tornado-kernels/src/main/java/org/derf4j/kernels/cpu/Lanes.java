@@ -51,6 +51,19 @@ final class Lanes {
         return vmOption("UseAVX").equals("3") ? 32 : 16;
     }
 
+    /**
+     * Whether the JIT compiles a vector fma to an FMA instruction: HotSpot's UseFMA, false on x86 CPUs without
+     * FMA3 (Sandy and Ivy Bridge, many Pentium and Celeron models, VMs that hide it) and with -XX:-UseFMA. There
+     * the Vector API computes fma lane by lane with Math.fma, which HotSpot then runs in BigDecimal: thousands
+     * of times slower (the SGEMM benchmark never finished). So every fma of the fast kernels is written
+     * {@code FMA ? a.fma(b, c) : a.mul(b).add(c)}: this is a constant, C2 compiles one side only, and without FMA
+     * the kernels multiply and then add, at about the speed of their FMA form (one more rounding, the same bits in
+     * every JIT tier). Inline, not in a helper: a helper is one more call for C2's inlining budget, and in the
+     * biggest kernels (Derf's backward, attention's forward tile) it was over budget, left out of line, and its
+     * vectors were boxed (allocated) on every call.
+     */
+    static final boolean FMA = !vmOption("UseFMA").equals("false");
+
     /** A HotSpot flag's value, or "" on a JVM that does not have it. */
     static String vmOption(String name) {
         try {

@@ -49,6 +49,8 @@ final class Sgemm {
     }
 
     private static final VectorSpecies<Float> S = Lanes.S;
+    /** {@link Lanes#FMA}, tested inline at every fma: see there. */
+    private static final boolean FMA = Lanes.FMA;
     private static final int L = S.length();
     /**
      * Micro-tile: MR rows of C × NR = 2 vectors of columns, held in MR·2 accumulators, chosen by the register
@@ -397,17 +399,23 @@ final class Sgemm {
             FloatVector b0 = FloatVector.fromArray(S, bp, b);
             FloatVector b1 = FloatVector.fromArray(S, bp, b + L);
             FloatVector a0 = FloatVector.broadcast(S, ap[a]);
-            c00 = a0.fma(b0, c00); c01 = a0.fma(b1, c01);
+            c00 = FMA ? a0.fma(b0, c00) : a0.mul(b0).add(c00);
+            c01 = FMA ? a0.fma(b1, c01) : a0.mul(b1).add(c01);
             FloatVector a1 = FloatVector.broadcast(S, ap[a + 1]);
-            c10 = a1.fma(b0, c10); c11 = a1.fma(b1, c11);
+            c10 = FMA ? a1.fma(b0, c10) : a1.mul(b0).add(c10);
+            c11 = FMA ? a1.fma(b1, c11) : a1.mul(b1).add(c11);
             FloatVector a2 = FloatVector.broadcast(S, ap[a + 2]);
-            c20 = a2.fma(b0, c20); c21 = a2.fma(b1, c21);
+            c20 = FMA ? a2.fma(b0, c20) : a2.mul(b0).add(c20);
+            c21 = FMA ? a2.fma(b1, c21) : a2.mul(b1).add(c21);
             FloatVector a3 = FloatVector.broadcast(S, ap[a + 3]);
-            c30 = a3.fma(b0, c30); c31 = a3.fma(b1, c31);
+            c30 = FMA ? a3.fma(b0, c30) : a3.mul(b0).add(c30);
+            c31 = FMA ? a3.fma(b1, c31) : a3.mul(b1).add(c31);
             FloatVector a4 = FloatVector.broadcast(S, ap[a + 4]);
-            c40 = a4.fma(b0, c40); c41 = a4.fma(b1, c41);
+            c40 = FMA ? a4.fma(b0, c40) : a4.mul(b0).add(c40);
+            c41 = FMA ? a4.fma(b1, c41) : a4.mul(b1).add(c41);
             FloatVector a5 = FloatVector.broadcast(S, ap[a + 5]);
-            c50 = a5.fma(b0, c50); c51 = a5.fma(b1, c51);
+            c50 = FMA ? a5.fma(b0, c50) : a5.mul(b0).add(c50);
+            c51 = FMA ? a5.fma(b1, c51) : a5.mul(b1).add(c51);
         }
         if (add) {
             c00 = c00.add(FloatVector.fromArray(S, c, ci));
@@ -443,13 +451,17 @@ final class Sgemm {
             FloatVector b0 = FloatVector.fromArray(S, bp, b);
             FloatVector b1 = FloatVector.fromArray(S, bp, b + L);
             FloatVector a0 = FloatVector.broadcast(S, ap[a]);
-            c00 = a0.fma(b0, c00); c01 = a0.fma(b1, c01);
+            c00 = FMA ? a0.fma(b0, c00) : a0.mul(b0).add(c00);
+            c01 = FMA ? a0.fma(b1, c01) : a0.mul(b1).add(c01);
             FloatVector a1 = FloatVector.broadcast(S, ap[a + 1]);
-            c10 = a1.fma(b0, c10); c11 = a1.fma(b1, c11);
+            c10 = FMA ? a1.fma(b0, c10) : a1.mul(b0).add(c10);
+            c11 = FMA ? a1.fma(b1, c11) : a1.mul(b1).add(c11);
             FloatVector a2 = FloatVector.broadcast(S, ap[a + 2]);
-            c20 = a2.fma(b0, c20); c21 = a2.fma(b1, c21);
+            c20 = FMA ? a2.fma(b0, c20) : a2.mul(b0).add(c20);
+            c21 = FMA ? a2.fma(b1, c21) : a2.mul(b1).add(c21);
             FloatVector a3 = FloatVector.broadcast(S, ap[a + 3]);
-            c30 = a3.fma(b0, c30); c31 = a3.fma(b1, c31);
+            c30 = FMA ? a3.fma(b0, c30) : a3.mul(b0).add(c30);
+            c31 = FMA ? a3.fma(b1, c31) : a3.mul(b1).add(c31);
         }
         if (add) {
             c00 = c00.add(FloatVector.fromArray(S, c, ci));
