@@ -306,47 +306,53 @@ final class Sgemm {
     /**
      * Panels [from, to) of a source {@code extent} wide along x and kc deep, each {@code width} wide and k-major:
      * {@code dst[x0·kc + k·width + (x − x0)] = src[s + x·xStride + k·kStride]} for the panel starting at
-     * x0, zero past the extent. A and B share it; only the strides differ.
+     * x0, zero past the extent. A and B share it; only the strides differ. Whole panels are copied by loops of
+     * constant length, which C2 unrolls: a panel row of whole vectors (B's, x along the source rows) as vectors,
+     * one of MR floats (A's, transposed) or a transposing copy element by element, k by k, so that the reads
+     * run along the source rows and the writes are contiguous. System.arraycopy of 4 to 16 floats, and a
+     * transposing copy row by row (writes strided by the panel width) had made packing a third of the time of
+     * the 64×64×64 products of attention. A partial last panel takes the plain loops, and zeros.
      */
     private static void pack(float[] src, int s, int xStride, int kStride, int extent, int width, int kc, int from,
                              int to, float[] dst) {
-        int end = Math.min(to * width, extent);
-        if (xStride == 1 && width >= L) {
-            // Panel rows of whole vectors (B's): k outermost, so that the reads run along the source rows.
-            for (int k = 0; k < kc; k++) {
-                for (int x0 = from * width; x0 < end; x0 += width) {
-                    copyPanelRow(src, s, kStride, extent, width, kc, x0, k, dst);
-                }
-            }
-        } else if (xStride == 1) {
-            // Narrow panel rows (A's MR floats): panel by panel, so that the writes are contiguous.
-            for (int x0 = from * width; x0 < end; x0 += width) {
-                for (int k = 0; k < kc; k++) {
-                    copyPanelRow(src, s, kStride, extent, width, kc, x0, k, dst);
-                }
-            }
-        } else {
-            for (int x0 = from * width; x0 < end; x0 += width) {
-                for (int x = x0; x < Math.min(x0 + width, extent); x++) {
-                    int sx = s + x * xStride;
-                    int d = x0 * kc + x - x0;
-                    for (int k = 0; k < kc; k++) {
-                        dst[d + k * width] = src[sx + k * kStride];
-                    }
-                }
+        int full = Math.min(to, extent / width);
+        for (int p = from; p < full; p++) {
+            int x0 = p * width;
+            if (width == NR) {
+                packPanel(src, s + x0 * xStride, xStride, kStride, NR, kc, dst, x0 * kc);
+            } else {
+                packPanel(src, s + x0 * xStride, xStride, kStride, MR, kc, dst, x0 * kc);
             }
         }
-        int last = (to - 1) * width;
-        if (extent - last < width) {
+        for (int p = Math.max(from, full); p < to; p++) {
+            int x0 = p * width;
             for (int k = 0; k < kc; k++) {
-                Arrays.fill(dst, last * kc + k * width + extent - last, last * kc + (k + 1) * width, 0f);
+                int d = x0 * kc + k * width;
+                for (int x = x0; x < Math.min(x0 + width, extent); x++) {
+                    dst[d + x - x0] = src[s + x * xStride + k * kStride];
+                }
+                Arrays.fill(dst, d + extent - x0, d + width, 0f);
             }
         }
     }
 
-    private static void copyPanelRow(float[] src, int s, int kStride, int extent, int width, int kc, int x0, int k,
-                                     float[] dst) {
-        System.arraycopy(src, s + k * kStride + x0, dst, x0 * kc + k * width, Math.min(width, extent - x0));
+    // One whole panel, width = NR or MR (a constant where C2 compiles it inline): dst[d + k·width + x] =
+    // src[s + x·xStride + k·kStride].
+    private static void packPanel(float[] src, int s, int xStride, int kStride, int width, int kc, float[] dst, int d) {
+        if (xStride == 1 && width % L == 0) {
+            for (int k = 0; k < kc; k++, d += width) {
+                for (int x = 0; x < width; x += L) {
+                    FloatVector.fromArray(S, src, s + k * kStride + x).intoArray(dst, d + x);
+                }
+            }
+        } else {
+            for (int k = 0; k < kc; k++, d += width) {
+                int sk = s + k * kStride;
+                for (int x = 0; x < width; x++) {
+                    dst[d + x] = src[sk + x * xStride];
+                }
+            }
+        }
     }
 
     // C block (+)= packed A block (mc rows) · B panels [from, to) of a block nc wide; cBlock is C[ic, jc].
