@@ -48,11 +48,13 @@ final class Exp {
     private static final float E5 = 0.00837415549904108f;
     private static final float E6 = 0.0013843643246218562f;
 
-    // The lower clamp bound as a constant: C2 does not fold a negated constant (it emits a load, a sign flip
-    // and a broadcast per use, inside the loop).
+    // The clamp bounds and the polynomial for e⁻ʳ (odd coefficients negated), as constants: C2 does not fold a
+    // negated constant (it emits a load, a sign flip and a broadcast per use, inside the loop).
     private static final float NEG_X_MAX = -X_MAX;
+    private static final float NE1 = -E1;
+    private static final float NE3 = -E3;
+    private static final float NE5 = -E5;
     private static final int EXPONENT_BIAS = 127;
-    private static final int MAGIC_BITS = Float.floatToRawIntBits(MAGIC);
 
     /** eˣ of every lane. */
     static FloatVector exp(FloatVector x) {
@@ -61,7 +63,27 @@ final class Exp {
 
     /** scale·eˣ of every lane, {@code scale} folded into the polynomial. */
     static FloatVector scaled(FloatVector x, float scale) {
-        return signed(Erf.clamp(x, NEG_X_MAX, X_MAX), 1f, scale);
+        FloatVector xc = Erf.clamp(x, NEG_X_MAX, X_MAX);
+        FloatVector shifted;
+        FloatVector e;
+        if (Lanes.FMA) {
+            shifted = xc.fma(LOG2E, MAGIC);
+            FloatVector n = shifted.sub(MAGIC);
+            FloatVector r = n.fma(x.broadcast(-LN2_HI), xc);
+            r = n.fma(x.broadcast(-LN2_LO), r);
+            e = r.fma(scale * E6, scale * E5).fma(r, x.broadcast(scale * E4))
+                    .fma(r, x.broadcast(scale * E3)).fma(r, x.broadcast(scale * E2)).fma(r, x.broadcast(scale * E1))
+                    .fma(r, x.broadcast(scale * E0));
+        } else { // multiply, then add (see Lanes.FMA); n·LN2_HI is not exact then: a few ulps
+            shifted = xc.mul(LOG2E).add(MAGIC);
+            FloatVector n = shifted.sub(MAGIC);
+            FloatVector r = xc.sub(n.mul(LN2_HI)).sub(n.mul(LN2_LO));
+            e = r.mul(scale * E6).add(scale * E5).mul(r).add(scale * E4).mul(r).add(scale * E3).mul(r)
+                    .add(scale * E2).mul(r).add(scale * E1).mul(r).add(scale * E0);
+        }
+        IntVector twoToN = shifted.reinterpretAsInts().add(EXPONENT_BIAS - Float.floatToRawIntBits(MAGIC))
+                .lanewise(VectorOperators.LSHL, 23);
+        return e.mul(twoToN.reinterpretAsFloats());
     }
 
     /**
@@ -72,19 +94,13 @@ final class Exp {
         return negatedBelowXMax(Erf.clampAbove(t, X_MAX), scale);
     }
 
-    /** {@link #negated} for 0 ≤ t ≤ X_MAX (or NaN), with no clamp: for t = a² where a is clamped already. */
-    static FloatVector negatedBelowXMax(FloatVector t, float scale) {
-        return signed(t, -1f, scale);
-    }
-
     /**
-     * scale·e^(sign·t) for |t| ≤ X_MAX (or NaN) and sign = ±1, a constant at each call that C2 folds into the
-     * coefficients. With n = round(t/ln 2) and r = t − n·ln 2, e^(sign·t) = E(sign·r)·2^(sign·n): for sign = −1
-     * E's odd coefficients change sign, and each step of that Horner sum is the negation of the same step at
-     * −t, exactly, so e⁻ᵗ has the bits of eˣ at x = −t.
+     * {@link #negated} for 0 ≤ t ≤ X_MAX (or NaN), with no clamp: for t = a² where a is clamped already
+     * ({@link Erf#magnitude}). With n = round(t/ln 2) and r = t − n·ln 2, e⁻ᵗ = E(−r)·2⁻ⁿ, and E(−r) is the
+     * polynomial with its odd coefficients negated; each step of that Horner sum is the negation of the same
+     * step for −t, exactly.
      */
-    private static FloatVector signed(FloatVector t, float sign, float scale) {
-        float odd = sign * scale; // the coefficient of rᵏ is scale·signᵏ·Eₖ
+    static FloatVector negatedBelowXMax(FloatVector t, float scale) {
         FloatVector shifted;
         FloatVector e;
         if (Lanes.FMA) {
@@ -92,19 +108,20 @@ final class Exp {
             FloatVector n = shifted.sub(MAGIC);
             FloatVector r = n.fma(t.broadcast(-LN2_HI), t);
             r = n.fma(t.broadcast(-LN2_LO), r);
-            e = r.fma(scale * E6, odd * E5).fma(r, t.broadcast(scale * E4)).fma(r, t.broadcast(odd * E3))
-                    .fma(r, t.broadcast(scale * E2)).fma(r, t.broadcast(odd * E1)).fma(r, t.broadcast(scale * E0));
-        } else { // multiply, then add (see Lanes.FMA); n·LN2_HI is not exact then: a few ulps
+            e = r.fma(scale * E6, scale * NE5).fma(r, t.broadcast(scale * E4))
+                    .fma(r, t.broadcast(scale * NE3)).fma(r, t.broadcast(scale * E2)).fma(r, t.broadcast(scale * NE1))
+                    .fma(r, t.broadcast(scale * E0));
+        } else { // multiply, then add (see Lanes.FMA)
             shifted = t.mul(LOG2E).add(MAGIC);
             FloatVector n = shifted.sub(MAGIC);
             FloatVector r = t.sub(n.mul(LN2_HI)).sub(n.mul(LN2_LO));
-            e = r.mul(scale * E6).add(odd * E5).mul(r).add(scale * E4).mul(r).add(odd * E3).mul(r)
-                    .add(scale * E2).mul(r).add(odd * E1).mul(r).add(scale * E0);
+            e = r.mul(scale * E6).add(scale * NE5).mul(r).add(scale * E4).mul(r).add(scale * NE3).mul(r)
+                    .add(scale * E2).mul(r).add(scale * NE1).mul(r).add(scale * E0);
         }
-        // 2^(sign·n): exponent field 127 ± n, from the integer n in the low bits of `shifted`
+        // 2⁻ⁿ: exponent field 127 − n, from the integer n in the low bits of `shifted`
         IntVector bits = shifted.reinterpretAsInts();
-        IntVector exponent = sign > 0 ? bits.add(EXPONENT_BIAS - MAGIC_BITS)
-                : bits.broadcast(EXPONENT_BIAS + MAGIC_BITS).sub(bits);
-        return e.mul(exponent.lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats());
+        IntVector twoToMinusN = bits.broadcast(EXPONENT_BIAS + Float.floatToRawIntBits(MAGIC)).sub(bits)
+                .lanewise(VectorOperators.LSHL, 23);
+        return e.mul(twoToMinusN.reinterpretAsFloats());
     }
 }
