@@ -23,10 +23,6 @@ public final class Backends {
         if ("auto".equals(name) || "best".equals(name)) {
             return best();
         }
-        if ("opencl".equals(name)) {
-            throw new IllegalStateException("backend 'opencl' is not built yet: the hand-written OpenCL C backend is"
-                    + " planned; until then, OpenCL devices run through --backend tornadovm");
-        }
         List<BackendProvider> all = providers();
         for (BackendProvider p : all) {
             if (p.name().equals(name)) {
