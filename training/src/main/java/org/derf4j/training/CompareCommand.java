@@ -84,8 +84,9 @@ final class CompareCommand implements Callable<Integer> {
                     TrainConfig config = base.with(change);
                     Dataset data = Datasets.open(config, null);
                     Path runDir = runDir(dir, norm, config.seed());
-                    try (Trainer trainer = new Trainer(config, data, device);
-                         RunLog log = new RunLog(runDir, 0, System.err, "[" + norm.id() + " seed " + config.seed() + "] ")) {
+                    String label = "[" + norm.id() + " seed " + config.seed() + "] ";
+                    try (RunLog log = new RunLog(runDir, 0, System.err, label);
+                         Trainer trainer = new Trainer(config, data, device, log::message)) {
                         trainer.initialize();
                         Trainer.Summary summary = trainer.train(runDir, log);
                         runs.add(new Run(norm, config.seed(), summary, trainer.model().weights().count(), log.rows()));
