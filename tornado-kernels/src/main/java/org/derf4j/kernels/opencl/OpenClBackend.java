@@ -15,6 +15,7 @@ import org.derf4j.kernels.DType;
 import org.derf4j.kernels.Executable;
 import org.derf4j.kernels.Graph;
 import org.derf4j.kernels.Op;
+import org.derf4j.kernels.Tensor;
 
 /**
  * The opencl backend: hand-written OpenCL C kernels ({@code resources/.../opencl/*.cl}) called through Java's FFM
@@ -69,6 +70,22 @@ public final class OpenClBackend extends AbstractBackend<OpenClTensor> {
     @Override
     public List<String> devices() {
         return OpenClDevice.all().stream().map(d -> d.describe() + (d == device ? ", in use" : "")).toList();
+    }
+
+    /**
+     * This backend's OpenCL handles, for calling another OpenCL library (CLBlast, say) on the same device and queue:
+     * work it enqueues there runs in order with this backend's kernels. They stay this backend's: do not release them.
+     */
+    public record Handles(MemorySegment context, MemorySegment device, MemorySegment queue) {
+    }
+
+    public Handles handles() {
+        return new Handles(device.context(), device.id, queue);
+    }
+
+    /** The {@code cl_mem} of one of this backend's tensors, for another OpenCL library (see {@link #handles()}). */
+    public MemorySegment buffer(Tensor t) {
+        return own("buffer", t).buffer();
     }
 
     OpenClDevice openClDevice() {
