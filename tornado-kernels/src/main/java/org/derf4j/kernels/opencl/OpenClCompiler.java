@@ -211,6 +211,28 @@ final class OpenClCompiler {
         return Math.min(g, group);
     }
 
+    /**
+     * Work-items that reduce one row in the row kernels ({@code row_sum} in common.cl): 32, a warp on NVIDIA (half a
+     * wavefront on AMD), or the whole work-group on a device that allows fewer.
+     */
+    int lanes() {
+        return Math.min(32, group);
+    }
+
+    /**
+     * A 2D launch of the row kernels: rows of {@link #lanes()} work-items, {@code group / lanes} of them per work-group,
+     * so that a work-group reduces several rows at once (a CPU device runs a work-group's work-items in a loop, and
+     * pays per work-group and per barrier), and {@code groups} work-groups along dimension 1.
+     */
+    static Launch rows(String step, Program program, String kernel, OpenClCompiler c, long groups, Object... args) {
+        return launch2d(step, program, kernel, 1, groups, c.lanes(), c.group / c.lanes(), args);
+    }
+
+    /** Work-groups of {@link #rows} that give each of {@code rows} rows a row of lanes. */
+    long groupsForRows(long rows) {
+        return ceilDiv(rows, group / lanes());
+    }
+
     static long ceilDiv(long a, long b) {
         return (a + b - 1) / b;
     }

@@ -1,15 +1,14 @@
 package org.derf4j.kernels.opencl;
 
-import static org.derf4j.kernels.opencl.OpenClCompiler.launch;
-
 import java.util.List;
 import org.derf4j.kernels.LayerNorm;
 import org.derf4j.kernels.opencl.OpenClCompiler.Buffer;
 import org.derf4j.kernels.opencl.OpenClDevice.Program;
 
 /**
- * LayerNorm ({@code layernorm.cl}): a work-group per row forward; backward, a work-group per chunk of rows that
- * writes dx and the chunk's dγ, dβ partials, then the partials added in chunk order.
+ * LayerNorm ({@code layernorm.cl}): forward, a row of 32 lanes per row, several rows per work-group; backward, a
+ * work-group per chunk of rows that writes dx and the chunk's dγ, dβ partials, then the partials added in chunk
+ * order.
  */
 final class OpenClLayerNormKernels {
     private OpenClLayerNormKernels() {
@@ -22,9 +21,9 @@ final class OpenClLayerNormKernels {
 
     static List<OpenClCompiler.Step> steps(LayerNorm.Forward l, OpenClCompiler c) {
         int C = l.x().dim(-1);
-        return List.of(launch("rows", program(C), "layernorm_forward", l.x().rows(),
-                c.rowGroup(C / OpenClCompiler.vec(C)), l.out(), l.mean(), l.rstd(), l.x(), l.gamma(), l.beta(),
-                l.eps(), C));
+        int rows = l.x().rows();
+        return List.of(OpenClCompiler.rows("rows", program(C), "layernorm_forward", c, c.groupsForRows(rows), l.out(),
+                l.mean(), l.rstd(), l.x(), l.gamma(), l.beta(), l.eps(), rows, C));
     }
 
     static List<OpenClCompiler.Step> steps(LayerNorm.Backward l, OpenClCompiler c) {
@@ -34,8 +33,8 @@ final class OpenClLayerNormKernels {
         Buffer partialGamma = c.scratchFloats((long) chunks * C, "dgamma partials");
         Buffer partialBeta = c.scratchFloats((long) chunks * C, "dbeta partials");
         return List.of(
-                launch("chunks", program(C), "layernorm_backward", chunks, c.rowGroup(C / OpenClCompiler.vec(C)),
-                        l.dx(), partialGamma, partialBeta, l.dout(), l.x(), l.mean(), l.rstd(), l.gamma(), rows, C),
+                OpenClCompiler.rows("chunks", program(C), "layernorm_backward", c, chunks, l.dx(), partialGamma,
+                        partialBeta, l.dout(), l.x(), l.mean(), l.rstd(), l.gamma(), rows, C),
                 OpenClReductions.addColumnSums(c, l.dgamma(), partialGamma, chunks, C),
                 OpenClReductions.addColumnSums(c, l.dbeta(), partialBeta, chunks, C));
     }

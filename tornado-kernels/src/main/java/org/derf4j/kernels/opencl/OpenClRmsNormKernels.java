@@ -1,7 +1,5 @@
 package org.derf4j.kernels.opencl;
 
-import static org.derf4j.kernels.opencl.OpenClCompiler.launch;
-
 import java.util.List;
 import org.derf4j.kernels.RmsNorm;
 import org.derf4j.kernels.opencl.OpenClCompiler.Buffer;
@@ -19,8 +17,9 @@ final class OpenClRmsNormKernels {
 
     static List<OpenClCompiler.Step> steps(RmsNorm.Forward r, OpenClCompiler c) {
         int C = r.x().dim(-1);
-        return List.of(launch("rows", program(C), "rmsnorm_forward", r.x().rows(),
-                c.rowGroup(C / OpenClCompiler.vec(C)), r.out(), r.rstd(), r.x(), r.gamma(), r.eps(), C));
+        int rows = r.x().rows();
+        return List.of(OpenClCompiler.rows("rows", program(C), "rmsnorm_forward", c, c.groupsForRows(rows), r.out(),
+                r.rstd(), r.x(), r.gamma(), r.eps(), rows, C));
     }
 
     static List<OpenClCompiler.Step> steps(RmsNorm.Backward r, OpenClCompiler c) {
@@ -29,8 +28,8 @@ final class OpenClRmsNormKernels {
         int chunks = OpenClReductions.chunks(rows);
         Buffer partialGamma = c.scratchFloats((long) chunks * C, "dgamma partials");
         return List.of(
-                launch("chunks", program(C), "rmsnorm_backward", chunks, c.rowGroup(C / OpenClCompiler.vec(C)),
-                        r.dx(), partialGamma, r.dout(), r.x(), r.rstd(), r.gamma(), rows, C),
+                OpenClCompiler.rows("chunks", program(C), "rmsnorm_backward", c, chunks, r.dx(), partialGamma,
+                        r.dout(), r.x(), r.rstd(), r.gamma(), rows, C),
                 OpenClReductions.addColumnSums(c, r.dgamma(), partialGamma, chunks, C));
     }
 }

@@ -49,3 +49,22 @@ float sech2(float u) {
     const float d = 1.0f + e;
     return 4.0f * e / (d * d);
 }
+
+// The sum of v over the lanes of one row of a 2D work-group: lanes along dimension 0 (a power of two), rows of the
+// group along dimension 1, each row with its own slice of tree[GROUP]. Fixed order; every work-item gets its row's
+// sum and must call it. A row of lanes is a warp on a GPU, which reads one row's neighbouring floats.
+float row_sum(float v, __local float *tree) {
+    const int lane = get_local_id(0);
+    __local float *mine = tree + get_local_id(1) * get_local_size(0);
+    mine[lane] = v;
+    for (int s = get_local_size(0) / 2; s > 0; s >>= 1) {
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (lane < s) {
+            mine[lane] += mine[lane + s];
+        }
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    const float sum = mine[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return sum;
+}

@@ -80,6 +80,28 @@ class OpenClBackendTest {
         assertTrue(m.contains("undeclared_variable") && m.contains("broken.cl"), "the compiler's log: " + m);
     }
 
+    /** derf.cl evaluates the cpu backend's erf fit: its constants must be Erf's, digit for digit. */
+    @Test
+    void derfClHoldsTheErfFitOfTheCpuBackend() throws Exception {
+        String source;
+        try (var in = OpenClDevice.class.getResourceAsStream("derf.cl")) {
+            source = new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        }
+        int checked = 0;
+        for (var field : org.derf4j.kernels.cpu.Erf.class.getDeclaredFields()) {
+            String name = field.getName();
+            if (name.equals("CLAMP") || name.matches("[PQ][0-9]")) {
+                field.setAccessible(true);
+                float value = field.getFloat(null);
+                var define = java.util.regex.Pattern.compile("#define ERF_" + name + " (\\S+)f").matcher(source);
+                assertTrue(define.find(), "derf.cl defines ERF_" + name);
+                assertEquals(value, Float.parseFloat(define.group(1)), "ERF_" + name);
+                checked++;
+            }
+        }
+        assertEquals(12, checked, "CLAMP, P0..P5, Q1..Q5");
+    }
+
     @Test
     void anUnknownDeviceListsTheDevices() {
         assumeDevice();
