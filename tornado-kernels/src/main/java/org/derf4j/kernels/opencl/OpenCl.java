@@ -392,7 +392,7 @@ final class OpenCl {
             MemorySegment handle = call.create(status);
             check(status.get(JAVA_INT, 0), function, what);
             if (handle.equals(MemorySegment.NULL)) {
-                throw new OpenClException(function, -6, what + " (returned no handle)");
+                throw new IllegalStateException(function + " reported success but returned no handle, for " + what);
             }
             return handle;
         } catch (OpenClException e) {

@@ -70,13 +70,13 @@ void attention_forward(__global float *out, __global float *lse, __global const 
             }
             // visible ≥ 1 (key j0 ≤ t), so mNew is a real score; exp(−∞ − mNew) = 0 on the first tile.
             const float mNew = fmax(m, tileMax);
-            const float correction = exp(m - mNew);
+            const float correction = exp_fit(m - mNew);
             l *= correction;
             for (int d = 0; d < HS; d++) {
                 o[d] *= correction;
             }
             for (int r = 0; r < visible; r++) {
-                const float p = exp(s[r] - mNew);
+                const float p = exp_fit(s[r] - mNew);
                 l += p;
                 for (int d = 0; d < HS; d++) {
                     o[d] = fma(p, values[r * HS + d], o[d]);
@@ -139,7 +139,7 @@ void attention_backward_dq(__global float *dqkv, __global float *rowDots, __glob
                     dot = fma(q[d], keys[r * HS + d], dot);
                     dp = fma(g[d], values[r * HS + d], dp);
                 }
-                const float ds = exp(dot - lt) * (dp - D);
+                const float ds = exp_fit(dot - lt) * (dp - D);
                 for (int d = 0; d < HS; d++) {
                     dq[d] = fma(ds, keys[r * HS + d], dq[d]);
                 }
@@ -203,7 +203,7 @@ void attention_backward_dkv(__global float *dqkv, __global const float *dout, __
                     dot = fma(queries[r * HS + d], ownKeys[lid * ROW_PAD + d], dot);
                     dp = fma(grads[r * HS + d], ownValues[lid * ROW_PAD + d], dp);
                 }
-                const float p = exp(dot * scale - tileLse[r]);
+                const float p = exp_fit(dot * scale - tileLse[r]);
                 const float ds = p * (dp - tileDots[r]);
                 for (int d = 0; d < HS; d++) {
                     dk[d] = fma(ds, queries[r * HS + d], dk[d]);

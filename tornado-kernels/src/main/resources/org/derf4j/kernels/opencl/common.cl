@@ -42,13 +42,50 @@ float group_sum(float v, __local float *tree) {
     return sum;
 }
 
-// 1 − tanh²(u) = 4e/(1+e)² with e = exp(−2|u|): relative accuracy for any u, where 1 − tanh² would cancel near
-// |tanh| = 1 and keep only tanh's absolute rounding error.
-float sech2(float u) {
-    const float e = exp(-2.0f * fabs(u));
-    const float d = 1.0f + e;
-    return 4.0f * e / (d * d);
+// eˣ as the cpu backend computes it (cpu/Exp.java, from scripts/fit_functions.py; OpenClBackendTest checks that
+// these constants are its): within 1.06 ulp where eˣ is a normal float, exactly 0 below x ≈ −87.7 (−∞ included: a
+// masked score), e⁸⁸ past 88. xc = clamp(x, ±88), n = round(xc/ln 2) by the MAGIC addition, r = xc − n·ln 2 in two
+// fma, a degree-6 polynomial of r, and 2ⁿ built from n's bits. Every kernel uses it rather than exp: PoCL's exp
+// builtin runs lane by lane (attention and GELU on PoCL spent most of their time in it), while this is fma and
+// integer work that a CPU device vectorizes across work-items and a GPU runs at its full FMA rate.
+#define EXP_X_MAX 88.0f
+#define EXP_MAGIC 12582912.0f
+#define EXP_LOG2E 1.4426950216293335f
+#define EXP_LN2_HI 0.6931471824645996f
+#define EXP_LN2_LO (-1.9046542121259336e-09f)
+#define EXP_E0 1.0f
+#define EXP_E1 1.0f
+#define EXP_E2 0.4999999403953552f
+#define EXP_E3 0.16666431725025177f
+#define EXP_E4 0.04166800156235695f
+#define EXP_E5 0.00837415549904108f
+#define EXP_E6 0.0013843643246218562f
+
+// The body of exp_fit for a scalar or vector type T with integer type I.
+#define EXP_FIT(T, I, x)                                                                                          \
+    const T xc = clamp(x, -EXP_X_MAX, EXP_X_MAX);                                                                 \
+    const T shifted = fma(xc, (T) EXP_LOG2E, (T) EXP_MAGIC);                                                      \
+    const T n = shifted - EXP_MAGIC;                                                                              \
+    const T r = fma(n, (T) (-EXP_LN2_LO), fma(n, (T) (-EXP_LN2_HI), xc));                                            \
+    const T e = fma(fma(fma(fma(fma(fma((T) EXP_E6, r, (T) EXP_E5), r, (T) EXP_E4), r, (T) EXP_E3), r,          \
+                                    (T) EXP_E2), r, (T) EXP_E1), r, (T) EXP_E0);                                 \
+    return e * as_##T((as_##I(shifted) + (127 - as_int(EXP_MAGIC))) << 23);
+
+float exp_fit(const float x) {
+    EXP_FIT(float, int, x)
 }
+
+float4 exp_fit4(const float4 x) {
+    EXP_FIT(float4, int4, x)
+}
+
+#ifdef VEC
+#if VEC == 4
+#define EXPV(x) exp_fit4(x)
+#else
+#define EXPV(x) exp_fit(x)
+#endif
+#endif
 
 // The sum of v over the lanes of one row of a 2D work-group: lanes along dimension 0 (a power of two), rows of the
 // group along dimension 1, each row with its own slice of tree[GROUP]. Fixed order; every work-item gets its row's

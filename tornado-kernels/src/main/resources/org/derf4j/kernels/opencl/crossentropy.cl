@@ -58,7 +58,7 @@ __kernel void cross_entropy_rows(__global float *rowLoss, __global float *rowHit
     barrier(CLK_LOCAL_MEM_FENCE);
     float sum = 0.0f;
     for (int j = lid; j < V; j += step) {
-        sum += exp(logits[o + j] - max);
+        sum += exp_fit(logits[o + j] - max);
     }
     sum = group_sum(sum, tree);
     const bool counted = target >= 0 && target < V;
@@ -71,7 +71,7 @@ __kernel void cross_entropy_rows(__global float *rowLoss, __global float *rowHit
     if (withGrad) {
         const float rowScale = counted && valid > 0.0f ? scale / valid : 0.0f;
         for (int j = lid; j < V; j += step) {
-            const float p = exp(logits[o + j] - max) / sum;
+            const float p = exp_fit(logits[o + j] - max) / sum;
             dlogits[o + j] = rowScale * (p - (j == target ? 1.0f : 0.0f));
         }
     }

@@ -1,4 +1,5 @@
-// derf.cl: Derf's f and f' for pointwise_norm.cl, which is built after it: f = erf, f' = 2/√π·exp(−z²).
+// derf.cl: Derf's f and f' for pointwise_norm.cl, which is built after it: f = erf, f' = 2/√π·exp(−z²) (exp is
+// common.cl's exp_fit).
 // On floatv, so that the program runs on float4s where rows allow (VEC = 4).
 //
 // erf is the cpu backend's rational fit (cpu/Erf.java, from scripts/fit_functions.py; OpenClBackendTest checks
@@ -28,5 +29,5 @@ floatv norm_f(const floatv z) {
 }
 
 floatv norm_fprime(const floatv z) {
-    return M_2_SQRTPI_F * exp(-z * z);
+    return M_2_SQRTPI_F * EXPV(-z * z);
 }

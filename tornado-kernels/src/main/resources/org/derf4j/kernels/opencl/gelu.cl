@@ -2,7 +2,7 @@
 //
 // gelu(x) = 0.5·x·(1 + tanh(u)) = x·σ(2u), u = √(2/π)·(x + 0.044715·x³). With t = exp(−2|u|) ∈ (0, 1],
 // σ(2u) = 1/(1 + t) for u ≥ 0 and t/(1 + t) below, and σ(1 − σ) = t/(1 + t)²: no overflow, and no cancellation in
-// the negative tail, where 1 + tanh(u) would keep only tanh's absolute error.
+// the negative tail, where 1 + tanh(u) would keep only tanh's absolute error. exp is common.cl's exp_fit.
 
 #define GELU_K 0.7978845608028654f
 #define GELU_CUBIC 0.044715f
@@ -13,13 +13,13 @@ float gelu_sigma(float u, float t) {
 
 float gelu(float x) {
     const float u = GELU_K * (x + GELU_CUBIC * x * x * x);
-    return x * gelu_sigma(u, exp(-2.0f * fabs(u)));
+    return x * gelu_sigma(u, exp_fit(-2.0f * fabs(u)));
 }
 
 // gelu'(x) = σ + 2x·u'·σ(1 − σ), u' = √(2/π)·(1 + 3·0.044715·x²)
 float gelu_grad(float x) {
     const float u = GELU_K * (x + GELU_CUBIC * x * x * x);
-    const float t = exp(-2.0f * fabs(u));
+    const float t = exp_fit(-2.0f * fabs(u));
     const float d = 1.0f + t;
     return gelu_sigma(u, t) + 2.0f * x * GELU_K * (1.0f + 3.0f * GELU_CUBIC * x * x) * t / (d * d);
 }

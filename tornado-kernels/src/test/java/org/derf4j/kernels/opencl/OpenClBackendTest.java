@@ -80,26 +80,34 @@ class OpenClBackendTest {
         assertTrue(m.contains("undeclared_variable") && m.contains("broken.cl"), "the compiler's log: " + m);
     }
 
-    /** derf.cl evaluates the cpu backend's erf fit: its constants must be Erf's, digit for digit. */
+    /** derf.cl and common.cl evaluate the cpu backend's fits of erf and exp: their constants must be the same. */
     @Test
-    void derfClHoldsTheErfFitOfTheCpuBackend() throws Exception {
+    void theKernelsUseTheFitsOfTheCpuBackend() throws Exception {
+        assertEquals(12, checkConstants("derf.cl", "ERF_", org.derf4j.kernels.cpu.Erf.class, "CLAMP|[PQ][0-9]"),
+                "CLAMP, P0..P5, Q1..Q5");
+        assertEquals(12, checkConstants("common.cl", "EXP_", Class.forName("org.derf4j.kernels.cpu.Exp"),
+                "X_MAX|MAGIC|LOG2E|LN2_HI|LN2_LO|E[0-9]"), "X_MAX, MAGIC, LOG2E, LN2_HI, LN2_LO, E0..E6");
+    }
+
+    /** Checks each float field of {@code fit} whose name matches against {@code #define prefix+NAME} in the file. */
+    private static int checkConstants(String file, String prefix, Class<?> fit, String names) throws Exception {
         String source;
-        try (var in = OpenClDevice.class.getResourceAsStream("derf.cl")) {
+        try (var in = OpenClDevice.class.getResourceAsStream(file)) {
             source = new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
         }
         int checked = 0;
-        for (var field : org.derf4j.kernels.cpu.Erf.class.getDeclaredFields()) {
+        for (var field : fit.getDeclaredFields()) {
             String name = field.getName();
-            if (name.equals("CLAMP") || name.matches("[PQ][0-9]")) {
+            if (name.matches(names)) {
                 field.setAccessible(true);
-                float value = field.getFloat(null);
-                var define = java.util.regex.Pattern.compile("#define ERF_" + name + " (\\S+)f").matcher(source);
-                assertTrue(define.find(), "derf.cl defines ERF_" + name);
-                assertEquals(value, Float.parseFloat(define.group(1)), "ERF_" + name);
+                var define = java.util.regex.Pattern.compile("#define " + prefix + name + " \\(?([-0-9.e+]+)f\\)?")
+                        .matcher(source);
+                assertTrue(define.find(), file + " defines " + prefix + name);
+                assertEquals(field.getFloat(null), Float.parseFloat(define.group(1)), prefix + name);
                 checked++;
             }
         }
-        assertEquals(12, checked, "CLAMP, P0..P5, Q1..Q5");
+        return checked;
     }
 
     @Test
