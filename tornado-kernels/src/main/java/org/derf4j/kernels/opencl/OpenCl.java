@@ -69,6 +69,8 @@ final class OpenCl {
     private static final SymbolLookup LIBRARY;
 
     static {
+        // Before the loader can start a driver, which may replace the JVM's signal handlers (see JvmSignals).
+        JvmSignals.save();
         String why = null;
         SymbolLookup found = null;
         List<String> tried = new ArrayList<>();

@@ -73,6 +73,7 @@ final class OpenClDevice {
                 }
             }
             all = List.copyOf(list);
+            JvmSignals.restore(); // the drivers have started
         }
         return all;
     }
@@ -136,6 +137,7 @@ final class OpenClDevice {
     synchronized MemorySegment context() {
         if (context == null) {
             context = OpenCl.createContext(id);
+            JvmSignals.restore();
         }
         return context;
     }
@@ -148,8 +150,12 @@ final class OpenClDevice {
     synchronized MemorySegment program(Program program, int group) {
         MemorySegment built = programs.get(program);
         if (built == null) {
-            built = OpenCl.buildProgram(context(), id, program.source(), program.options(group),
-                    program + " with kernels " + String.join(", ", program.kernels()));
+            try {
+                built = OpenCl.buildProgram(context(), id, program.source(), program.options(group),
+                        program + " with kernels " + String.join(", ", program.kernels()));
+            } finally {
+                JvmSignals.restore(); // the compiler ran
+            }
             programs.put(program, built);
         }
         return built;
