@@ -30,7 +30,7 @@ final class JvmSignals {
     private JvmSignals() {
     }
 
-    /** Signals 1..31; SIGKILL (9) and SIGSTOP (17 on macOS, 19 on Linux) cannot be caught, and sigaction refuses them. */
+    /** Signals 1..31; sigaction refuses to touch SIGKILL (9) and SIGSTOP (17 on macOS, 19 on Linux). */
     private static final int SIGNALS = 32;
     /** Larger than struct sigaction on Linux (152 bytes) and macOS (16). */
     private static final long STRUCT_BYTES = 256;

@@ -102,7 +102,8 @@ final class OpenCl {
         List<String> list = new ArrayList<>(List.of("libOpenCL.so.1", "libOpenCL.so"));
         // Debian and Ubuntu keep it under the multiarch directory, which dlopen searches anyway; named in full too,
         // for a JVM started with an unusual library path.
-        for (String dir : List.of("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib")) {
+        for (String dir : List.of("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64",
+                "/usr/lib")) {
             Path p = Path.of(dir, "libOpenCL.so.1");
             if (Files.exists(p)) {
                 list.add(p.toString());

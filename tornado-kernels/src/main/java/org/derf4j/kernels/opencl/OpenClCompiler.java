@@ -220,9 +220,9 @@ final class OpenClCompiler {
     }
 
     /**
-     * A 2D launch of the row kernels: rows of {@link #lanes()} work-items, {@code group / lanes} of them per work-group,
-     * so that a work-group reduces several rows at once (a CPU device runs a work-group's work-items in a loop, and
-     * pays per work-group and per barrier), and {@code groups} work-groups along dimension 1.
+     * A 2D launch of the row kernels: rows of {@link #lanes()} work-items, {@code group / lanes} of them per
+     * work-group, so that a work-group reduces several rows at once (a CPU device runs a work-group's work-items in a
+     * loop, and pays per work-group and per barrier), and {@code groups} work-groups along dimension 1.
      */
     static Launch rows(String step, Program program, String kernel, OpenClCompiler c, long groups, Object... args) {
         return launch2d(step, program, kernel, 1, groups, c.lanes(), c.group / c.lanes(), args);
@@ -305,7 +305,7 @@ final class OpenClCompiler {
         return noClip;
     }
 
-    /** The tensor, or a buffer the kernel never touches, for an absent output it takes a flag with ({@link #present}). */
+    /** The tensor, or for an absent output a buffer the kernel never touches (it takes a {@link #present} flag). */
     Object orUnused(Tensor t) {
         if (t != null) {
             return t;

@@ -20,7 +20,7 @@ import java.util.Map;
  */
 final class OpenClDevice {
 
-    /** A device's position: platform {@code platform}, device {@code device} of it, as {@code ./derf devices} lists them. */
+    /** Where a device is: device {@code device} of platform {@code platform}, as {@code ./derf devices} lists it. */
     record Index(int platform, int device) {
         @Override
         public String toString() {
@@ -103,8 +103,9 @@ final class OpenClDevice {
                 return d;
             }
         }
+        String wanted = selector.trim().toLowerCase(Locale.ROOT);
         for (OpenClDevice d : devices) {
-            if ((d.platformName + " " + d.name).toLowerCase(Locale.ROOT).contains(selector.trim().toLowerCase(Locale.ROOT))) {
+            if ((d.platformName + " " + d.name).toLowerCase(Locale.ROOT).contains(wanted)) {
                 return d;
             }
         }
@@ -202,7 +203,8 @@ final class OpenClDevice {
 
         @Override
         public String toString() {
-            StringBuilder sb = new StringBuilder("program ").append(name).append(" (").append(String.join(" + ", files));
+            StringBuilder sb = new StringBuilder("program ").append(name).append(" (")
+                    .append(String.join(" + ", files));
             defines.entrySet().stream().sorted(Map.Entry.comparingByKey())
                     .forEach(e -> sb.append(", ").append(e.getKey()).append('=').append(e.getValue()));
             return sb.append(')').toString();
