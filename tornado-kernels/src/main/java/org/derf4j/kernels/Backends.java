@@ -10,6 +10,11 @@ public final class Backends {
     private Backends() {
     }
 
+    static {
+        // Before any provider can start a device driver, which may replace the JVM's signal handlers.
+        JvmSignals.save();
+    }
+
     /** Every backend built into this installation, most preferred first. */
     public static List<BackendProvider> providers() {
         return ServiceLoader.load(BackendProvider.class).stream()

@@ -18,6 +18,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import org.derf4j.kernels.JvmSignals;
 
 /**
  * The part of the OpenCL C API the opencl backend calls, bound with {@code java.lang.foreign}: the system's ICD

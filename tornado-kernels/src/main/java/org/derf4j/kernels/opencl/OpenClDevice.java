@@ -10,6 +10,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import org.derf4j.kernels.JvmSignals;
 
 /**
  * One OpenCL device: what it is and its limits, queried once; its context; and the programs built for it.

@@ -120,17 +120,6 @@ class OpenClBackendTest {
         assertEquals(OpenClDevice.all().getFirst(), OpenClDevice.choose("0:0"));
     }
 
-    /** The driver's LLVM replaces the JVM's SIGSEGV and SIGBUS handlers when it starts; the backend puts them back. */
-    @Test
-    void theJvmKeepsItsSignalHandlers() {
-        assumeDevice();
-        try (Backend b = PROVIDER.open(); Tensor x = b.allocate("x", 9); Tensor out = b.allocate("out", 9)) {
-            b.run(new org.derf4j.kernels.Gelu.Forward(out, x));
-            HostTensor.download(b, out);
-        }
-        assertEquals(List.of(), JvmSignals.replaced(), "signals whose handler is no longer the JVM's");
-    }
-
     @Test
     void devicesListsEveryPlatformAndDevice() {
         assumeDevice();

@@ -7,6 +7,7 @@ import org.derf4j.kernels.AbstractBackend;
 import org.derf4j.kernels.DType;
 import org.derf4j.kernels.Executable;
 import org.derf4j.kernels.Graph;
+import org.derf4j.kernels.JvmSignals;
 import uk.ac.manchester.tornado.api.TornadoRuntime;
 import uk.ac.manchester.tornado.api.common.TornadoDevice;
 import uk.ac.manchester.tornado.api.enums.TornadoDeviceType;
@@ -170,6 +171,7 @@ public final class TornadoBackend extends AbstractBackend<TornadoTensor> {
         programs.add(program);
         progress.accept("compiling " + program.tasks() + " kernels (TornadoVM tasks) for " + describe(device) + "…");
         program.precompile();
+        JvmSignals.restore(); // the driver's compiler ran (see JvmSignals)
         return program.executables();
     }
 

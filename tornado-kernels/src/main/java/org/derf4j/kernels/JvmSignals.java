@@ -1,4 +1,4 @@
-package org.derf4j.kernels.opencl;
+package org.derf4j.kernels;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
@@ -13,20 +13,22 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Keeps the JVM's signal handlers in place around the OpenCL driver, through libc's {@code sigaction}.
+ * Keeps the JVM's signal handlers in place around native device drivers, through libc's {@code sigaction}.
  *
- * <p>Why: PoCL, like other drivers built on LLVM, installs LLVM's crash handlers for SIGSEGV, SIGBUS, SIGFPE and SIGILL
- * when it starts a device, over the JVM's, which uses those signals itself (implicit null checks, safepoint polls).
- * With LLVM's handlers in place, the test suite died with "Segmentation fault" at random after a kernel compilation.
- * So every handler is saved before the first OpenCL call ({@link #save}), and after the calls that start a driver or
- * compile ({@link #restore}) each one the driver replaced is put back: what the JDK's {@code libjsig} does by
+ * <p>Why: PoCL, like other OpenCL drivers built on LLVM, installs LLVM's handlers for 15 signals when it starts a
+ * device (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGUSR2, SIGINT, SIGTERM among them), over the JVM's, which uses SIGSEGV
+ * itself (implicit null checks, safepoint polls), SIGUSR2 to suspend threads and SIGINT/SIGTERM for shutdown hooks.
+ * With LLVM's handlers in place the test suite died with "Segmentation fault" at random after a kernel compilation,
+ * on the opencl and on the tornadovm backend (TornadoVM starts PoCL through its own JNI library). So every handler is
+ * recorded before any backend can start a driver ({@link #save}, from {@link Backends}), and each one a driver replaced
+ * is put back after the calls that start a driver or compile ({@link #restore}): what the JDK's {@code libjsig} does by
  * interposing {@code sigaction}, without an {@code LD_PRELOAD}. LLVM then still counts its handlers as installed and
- * does not install them again; a crash inside the driver becomes a JVM crash report, as any native crash does.
+ * does not install them again; a crash inside a driver becomes a JVM crash report, as any native crash does.
  *
  * <p>The {@code struct sigaction} is copied opaquely (its layout differs between Linux and macOS); only its first word,
  * the handler, is compared. Where there is no {@code sigaction} (Windows) this does nothing.
  */
-final class JvmSignals {
+public final class JvmSignals {
     private JvmSignals() {
     }
 
@@ -45,8 +47,8 @@ final class JvmSignals {
                 FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS))).orElse(null);
     }
 
-    /** Records every signal's handler: called once, before any OpenCL call. */
-    static synchronized void save() {
+    /** Records every signal's handler; only the first call does, which must come before any driver starts. */
+    public static synchronized void save() {
         if (SIGACTION == null || SAVED[1] != null) {
             return;
         }
@@ -57,14 +59,14 @@ final class JvmSignals {
     }
 
     /** Puts back every saved handler that is no longer installed. */
-    static synchronized void restore() {
+    public static synchronized void restore() {
         for (int sig : replaced()) {
             sigaction(sig, SAVED[sig], MemorySegment.NULL);
         }
     }
 
     /** The signals whose handler is not the one {@link #save} recorded. */
-    static synchronized List<Integer> replaced() {
+    public static synchronized List<Integer> replaced() {
         List<Integer> list = new ArrayList<>();
         if (SIGACTION == null) {
             return list;
