@@ -3,6 +3,7 @@ package org.derf4j.training;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import org.derf4j.kernels.Norm;
+import org.derf4j.training.distributed.World;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -13,7 +14,8 @@ import picocli.CommandLine.Command;
 public final class Main {
 
     public static void main(String[] args) {
-        System.exit(run(args));
+        // Under MPI, leaving finalizes on success and aborts the whole job on an error (see World.leave).
+        System.exit(World.leave(run(args)));
     }
 
     /** Runs the command line; bad input prints one clear line and exits with 2, like other CLI tools. */
@@ -31,7 +33,7 @@ public final class Main {
             if (e instanceof IllegalArgumentException || e instanceof IllegalStateException
                     || e instanceof UncheckedIOException || e instanceof IOException
                     || e instanceof Trainer.DivergedException) {
-                cmd.getErr().println("derf " + cmd.getCommandName() + ": " + e.getMessage());
+                cmd.getErr().println("derf " + cmd.getCommandName() + World.label() + ": " + e.getMessage());
                 return e instanceof Trainer.DivergedException ? 3 : 2;
             }
             throw e;

@@ -1,5 +1,7 @@
 package org.derf4j.training;
 
+import java.io.OutputStream;
+import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.LocalDateTime;
@@ -8,6 +10,8 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 import org.derf4j.kernels.Backend;
 import org.derf4j.training.data.Dataset;
+import org.derf4j.training.distributed.Collective;
+import org.derf4j.training.distributed.World;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -33,6 +37,9 @@ final class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        // Under mpirun or srun, this process is one rank of a data-parallel job; otherwise the only one.
+        Collective world = World.join();
+        boolean lead = world.rank() == 0;
         Checkpoints.Loaded checkpoint = null;
         TrainConfig config;
         if (resume) {
@@ -51,13 +58,18 @@ final class TrainCommand implements Callable<Integer> {
         }
         Dataset data = Datasets.open(config, checkpoint);
         try (Backend device = backend.open();
-             RunLog log = new RunLog(out, checkpoint == null ? 0 : checkpoint.state().get("step").getAsLong(),
-                     System.err, "");
-             Trainer trainer = new Trainer(config, data, device, log::message)) {
+             RunLog log = lead ? new RunLog(out, checkpoint == null ? 0 : checkpoint.state().get("step").getAsLong(),
+                     System.err, "") : new RunLog(null, 0, new PrintStream(OutputStream.nullOutputStream()), "");
+             Trainer trainer = new Trainer(config, data, device, world, log::message)) {
             log.message("data: " + data.describe());
             log.message(String.format(Locale.ROOT, "model: %s, %d layers, width %d, %d heads, %,d parameters",
                     config.norm().id(), config.layers(), config.width(), config.heads(), trainer.model().weights().count()));
             log.message("backend: " + device.name() + " (" + device.device() + ")");
+            if (world.size() > 1) {
+                log.message(String.format(Locale.ROOT, "data-parallel: %s; a step trains on %d ranks × %d × %d = %d "
+                                + "sequences (ranks × batch × accumulation)", world.describe(), world.size(),
+                        config.batch(), config.accumulation(), world.size() * config.batch() * config.accumulation()));
+            }
             if (checkpoint != null) {
                 trainer.restore(checkpoint);
                 log.message("resumed from " + checkpoint.dir() + " at step " + trainer.step());
@@ -66,6 +78,9 @@ final class TrainCommand implements Callable<Integer> {
             }
             log.message("run directory: " + out);
             Trainer.Summary s = trainer.train(out, log);
+            if (!lead) {
+                return 0;
+            }
             System.out.printf(Locale.ROOT,
                     "final (step %d): train loss %.4f, accuracy %.2f%% | val loss %.4f, accuracy %.2f%% | %s tok/s%n",
                     s.steps(), s.train().loss(), 100 * s.train().accuracy(), s.val().loss(), 100 * s.val().accuracy(),

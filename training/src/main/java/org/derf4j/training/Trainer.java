@@ -10,6 +10,10 @@ import org.derf4j.kernels.Backend;
 import org.derf4j.kernels.Executable;
 import org.derf4j.kernels.Graph;
 import org.derf4j.kernels.Zero;
+import org.derf4j.training.distributed.Collective;
+import org.derf4j.training.distributed.GradientAllReduce;
+import org.derf4j.training.distributed.RankCheck;
+import org.derf4j.training.distributed.RankShard;
 import org.derf4j.training.data.Dataset;
 import org.derf4j.training.data.Dataset.Split;
 import org.derf4j.training.data.Rng;
@@ -25,11 +29,17 @@ import org.derf4j.transformer.Parameter;
  * <pre>
  *   zero_grad   clear every gradient, the loss and the correct count
  *   micro_step  upload tokens and targets → forward → loss and dlogits → backward   (× accumulation)
+ *               (N ranks: one all-reduce sums the gradients and the loss of every rank, on the host)
  *   update      global grad norm and clip factor → AdamW on every parameter
  *   evaluate    forward → loss and correct count, over fixed batches of a split
  * </pre>
  * A step reads back three floats: the loss, to log it and to stop at the first NaN or Inf, and the gradient
  * norm with its clip factor, which the update graph computed on the device.
+ *
+ * <p>As one rank of N in a data-parallel job ({@link Collective}), the trainer takes its share of each
+ * global batch of N × batch sequences ({@link RankShard}), weighs its loss by 1/N, and sums the gradients
+ * with the other ranks before the update: every rank then takes the same AdamW step and holds the same
+ * weights, bit for bit. Rank 0 alone evaluates and writes checkpoints.
  */
 public final class Trainer implements AutoCloseable {
 
@@ -60,6 +70,8 @@ public final class Trainer implements AutoCloseable {
     private final TrainConfig config;
     private final Dataset data;
     private final Backend backend;
+    private final Collective world;
+    private final GradientAllReduce gradients;
     private final Gpt model;
     private final AdamWOptimizer optimizer;
     private final GptPass trainPass;
@@ -75,17 +87,19 @@ public final class Trainer implements AutoCloseable {
     private long step;
 
     public Trainer(TrainConfig config, Dataset data, Backend backend) {
-        this(config, data, backend, line -> { });
+        this(config, data, backend, Collective.single(), line -> { });
     }
 
     /**
-     * As {@link #Trainer(TrainConfig, Dataset, Backend)}; {@code progress} hears, in lines of their own, that the
-     * backend compiles device kernels, and how long that took (nothing when there is nothing to compile).
+     * Rank {@code world.rank()} of a data-parallel job of {@code world.size()} ranks; {@code progress} hears, in
+     * lines of their own, that the backend compiles device kernels, and how long that took (nothing when there is
+     * nothing to compile).
      */
-    public Trainer(TrainConfig config, Dataset data, Backend backend, Consumer<String> progress) {
+    public Trainer(TrainConfig config, Dataset data, Backend backend, Collective world, Consumer<String> progress) {
         this.config = config;
-        this.data = data;
+        this.data = RankShard.of(data, world, config.batch());
         this.backend = backend;
+        this.world = world;
         GptConfig modelConfig = config.model(data.tokenizer().vocabSize(), data.seqLen());
         this.model = new Gpt(backend, modelConfig);
         List<Parameter> params = model.weights().all();
@@ -102,7 +116,7 @@ public final class Trainer implements AutoCloseable {
         Graph.Builder micro = Graph.builder("micro_step").input(trainPass.tokens(), trainPass.targets())
                 .output(trainPass.loss());
         trainPass.recordForward(micro);
-        trainPass.recordLossAndBackward(micro, 1f / config.accumulation());
+        trainPass.recordLossAndBackward(micro, 1f / (config.accumulation() * world.size()));
         Graph.Builder upd = Graph.builder("update");
         optimizer.recordUpdate(upd);
         Graph.Builder eval = Graph.builder("evaluate").input(evalPass.tokens(), evalPass.targets())
@@ -127,6 +141,8 @@ public final class Trainer implements AutoCloseable {
         this.microStep = compiled.get(1);
         this.update = compiled.get(2);
         this.evaluate = compiled.get(3);
+        this.gradients = new GradientAllReduce(backend, world, params.stream().map(Parameter::grad).toList(),
+                trainPass.loss());
     }
 
     public Gpt model() {
@@ -152,6 +168,13 @@ public final class Trainer implements AutoCloseable {
             throw new IllegalArgumentException(source + " holds a model " + saved + ", this run builds "
                     + model.config());
         }
+        int ranks = checkpoint.state().has("world_size") ? checkpoint.state().get("world_size").getAsInt() : 1;
+        if (ranks != world.size()) {
+            throw new IllegalArgumentException(source + " was written by a run on " + ranks + " rank(s), and this run"
+                    + " has " + world.size() + ". The global batch and the data each rank sees depend on the number of"
+                    + " ranks: resume " + (ranks == 1 ? "in one process, without mpirun" : "on " + ranks + " ranks (mpirun"
+                    + " -np " + ranks + ")") + ", or start a new run");
+        }
         model.weights().upload(checkpoint.model(), source);
         optimizer.uploadState(checkpoint.optimizer(), source);
         step = checkpoint.state().get("step").getAsLong();
@@ -161,7 +184,9 @@ public final class Trainer implements AutoCloseable {
     /** Trains to {@code config.steps()}, evaluating, logging and checkpointing into {@code runDir} (null: no files). */
     public Summary train(Path runDir, RunLog log) throws IOException {
         LrSchedule schedule = config.schedule();
-        long tokensPerStep = (long) config.batch() * data.seqLen() * config.accumulation();
+        long tokensPerStep = (long) config.batch() * world.size() * data.seqLen() * config.accumulation();
+        boolean lead = world.rank() == 0;
+        RankCheck.requireSame(world, "at the start", this::facts);
         Path checkpoint = null;
         double stepSeconds = 0;
         long stepsTimed = 0;
@@ -186,16 +211,22 @@ public final class Trainer implements AutoCloseable {
                     stepsTimed == 0 ? Double.NaN : (config.steps() - step) * stepSeconds / stepsTimed);
 
             boolean last = step == config.steps();
-            if (!last && config.evalEvery() > 0 && step % config.evalEvery() == 0) {
+            if (lead && !last && config.evalEvery() > 0 && step % config.evalEvery() == 0) {
                 Evaluation val = evaluate(Split.VAL);
                 log.eval(step, "val", val.loss(), val.accuracy());
             }
-            if (runDir != null && (last || config.checkpointEvery() > 0 && step % config.checkpointEvery() == 0)) {
+            if (lead && runDir != null
+                    && (last || config.checkpointEvery() > 0 && step % config.checkpointEvery() == 0)) {
                 checkpoint = save(runDir);
             }
         }
-        Evaluation train = evaluate(Split.TRAIN);
-        Evaluation val = evaluate(Split.VAL);
+        RankCheck.requireSame(world, "at the end", this::facts);
+        if (world.size() > 1) {
+            log.message("all " + world.size() + " ranks hold the same weights and optimizer state; "
+                    + gradients.describeCost());
+        }
+        Evaluation train = lead ? evaluate(Split.TRAIN) : new Evaluation(Double.NaN, Double.NaN);
+        Evaluation val = lead ? evaluate(Split.VAL) : new Evaluation(Double.NaN, Double.NaN);
         log.eval(step, "train", train.loss(), train.accuracy());
         log.eval(step, "val", val.loss(), val.accuracy());
         return new Summary(step, train, val, stepsTimed == 0 ? Double.NaN : tokensPerStep * stepsTimed / stepSeconds,
@@ -215,6 +246,7 @@ public final class Trainer implements AutoCloseable {
             backend.upload(trainPass.targets(), targets);
             microStep.run();
         }
+        gradients.run();
         optimizer.prepare(step + 1, lr);
         update.run();
         backend.download(trainPass.loss(), scalar);
@@ -256,11 +288,27 @@ public final class Trainer implements AutoCloseable {
         state.add("tokenizer", data.tokenizer().toJson());
         state.addProperty("data_rng", rng.state());
         state.addProperty("backend", backend.name());
+        state.addProperty("world_size", world.size());
         return Checkpoints.save(runDir, step, state, model.weights().download(), optimizer.downloadState());
+    }
+
+    /** What every rank of a job must hold alike, checked at the start and at the end of a run. */
+    private JsonObject facts() {
+        JsonObject facts = new JsonObject();
+        facts.add("train", config.toJson());
+        facts.addProperty("data", data.describe());
+        facts.add("tokenizer", data.tokenizer().toJson());
+        facts.addProperty("backend", backend.name());
+        facts.addProperty("step", step);
+        facts.addProperty("data_rng", rng.state());
+        facts.addProperty("weights_sha256", RankCheck.sha256(model.weights().download()));
+        facts.addProperty("optimizer_sha256", RankCheck.sha256(optimizer.downloadState()));
+        return facts;
     }
 
     @Override
     public void close() {
+        gradients.close();
         zeroGrad.close();
         microStep.close();
         update.close();

@@ -153,7 +153,7 @@ class TrainerTest {
         assertTrue(e.getMessage().contains(good.dir().toString()), e.getMessage());
     }
 
-    private static void copyTree(Path from, Path to) throws IOException {
+    static void copyTree(Path from, Path to) throws IOException {
         Files.createDirectories(to);
         try (var files = Files.list(from)) {
             for (Path f : files.toList()) {
