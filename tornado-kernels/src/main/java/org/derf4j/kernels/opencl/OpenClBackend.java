@@ -153,23 +153,24 @@ public final class OpenClBackend extends AbstractBackend<OpenClTensor> {
     @Override
     protected void downloadChecked(OpenClTensor src, float[] dst) {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment host = arena.allocate(4L * dst.length, 16);
-            OpenCl.readBlocking(queue, src.buffer(), host, "download of " + src
-                    + " (an error here may come from any kernel enqueued before it)");
-            MemorySegment.copy(host, JAVA_FLOAT, 0, dst, 0, dst.length);
+            MemorySegment.copy(readBlocking(src, dst.length, arena), JAVA_FLOAT, 0, dst, 0, dst.length);
         }
-        drained();
     }
 
     @Override
     protected void downloadChecked(OpenClTensor src, int[] dst) {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment host = arena.allocate(4L * dst.length, 16);
-            OpenCl.readBlocking(queue, src.buffer(), host, "download of " + src
-                    + " (an error here may come from any kernel enqueued before it)");
-            MemorySegment.copy(host, JAVA_INT, 0, dst, 0, dst.length);
+            MemorySegment.copy(readBlocking(src, dst.length, arena), JAVA_INT, 0, dst, 0, dst.length);
         }
+    }
+
+    /** The first {@code count} words of {@code src} in host memory of {@code arena}, once the queue has drained. */
+    private MemorySegment readBlocking(OpenClTensor src, int count, Arena arena) {
+        MemorySegment host = arena.allocate(4L * count, 16);
+        OpenCl.readBlocking(queue, src.buffer(), host, "download of " + src
+                + " (an error here may come from any kernel enqueued before it)");
         drained();
+        return host;
     }
 
     /** Waits for everything enqueued, then frees the upload copies. */
