@@ -16,24 +16,23 @@ public final class TestBackends {
     }
 
     /**
-     * The system property that limits the suite to some backends, by name, comma-separated (e.g. {@code cpu}). The
-     * op suite's extra runs in JVMs narrowed to other vector widths (tornado-kernels/pom.xml) set it to
-     * {@code cpu}: only the Vector API backend's code depends on the JVM's width, and the other backends' cases
-     * (cpu-reference, OpenCL on PoCL, TornadoVM) would only repeat the main run at a cost in time.
+     * System property: the backends to test, comma-separated (e.g. {@code opencl}), instead of all those present;
+     * {@code scripts/gpu-report} runs the suite this way on each device backend, and the op suite's runs in JVMs
+     * narrowed to other vector widths (tornado-kernels/pom.xml) name {@code cpu}: only the Vector API backend's
+     * code depends on the JVM's width.
      */
     public static final String ONLY = "derf4j.test.backends";
 
     /**
-     * The providers whose device is present: all, or those {@link #ONLY} names. Others are listed by the tests
+     * The providers whose device is present (and, with {@link #ONLY}, that it names). Others are listed by the tests
      * that need them.
      */
     public static Stream<Named<BackendProvider>> available() {
         List<BackendProvider> all = Backends.providers();
         String only = System.getProperty(ONLY, "");
-        List<String> names = only.isBlank() ? List.of() : List.of(only.split(","));
+        List<String> named = only.isBlank() ? List.of() : List.of(only.split(","));
         return all.stream().filter(p -> p.unavailableReason() == null)
-                .filter(p -> names.isEmpty() || names.contains(p.name()))
-                .map(p -> Named.of(p.name(), p));
+                .filter(p -> named.isEmpty() || named.contains(p.name())).map(p -> Named.of(p.name(), p));
     }
 
     /** Opens the backend, runs the test, and checks that the test closed every tensor it made. */

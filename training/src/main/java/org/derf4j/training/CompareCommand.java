@@ -14,6 +14,7 @@ import java.util.concurrent.Callable;
 import org.derf4j.kernels.Backend;
 import org.derf4j.kernels.Norm;
 import org.derf4j.training.data.Dataset;
+import org.derf4j.training.distributed.Collective;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -84,8 +85,9 @@ final class CompareCommand implements Callable<Integer> {
                     TrainConfig config = base.with(change);
                     Dataset data = Datasets.open(config, null);
                     Path runDir = runDir(dir, norm, config.seed());
-                    try (Trainer trainer = new Trainer(config, data, device);
-                         RunLog log = new RunLog(runDir, 0, System.err, "[" + norm.id() + " seed " + config.seed() + "] ")) {
+                    String label = "[" + norm.id() + " seed " + config.seed() + "] ";
+                    try (RunLog log = new RunLog(runDir, 0, System.err, label);
+                         Trainer trainer = new Trainer(config, data, device, Collective.single(), log::message)) {
                         trainer.initialize();
                         Trainer.Summary summary = trainer.train(runDir, log);
                         runs.add(new Run(norm, config.seed(), summary, trainer.model().weights().count(), log.rows()));
