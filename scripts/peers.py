@@ -25,6 +25,26 @@ def setup_threads(threads):
     torch.set_num_threads(threads)  # Debian's build defaults to one intra-op thread
 
 
+def blas_description():
+    """The BLAS numpy runs, and which kernels (threadpoolctl): e.g. 'OpenBLAS 0.3.21, Haswell kernels, 2 threads'."""
+    import numpy  # noqa: F401  (loads the BLAS that threadpoolctl inspects)
+    try:
+        import threadpoolctl
+    except ImportError:
+        return "unknown (no threadpoolctl: apt install python3-threadpoolctl)"
+    blas = [i for i in threadpoolctl.threadpool_info() if i.get("user_api") == "blas"]
+    return "; ".join(f"{i['internal_api']} {i.get('version', '?')}, {i.get('architecture', '?')} kernels, "
+                     f"{i['num_threads']} threads" for i in blas) or "none found"
+
+
+def torch_description():
+    """PyTorch's version and the CPU capability its kernels dispatch to."""
+    import torch
+    capability = [line.split(":", 1)[1].strip() for line in torch.__config__.show().splitlines()
+                  if "CPU capability usage" in line]
+    return f"PyTorch {torch.__version__} ({capability[0] if capability else '?'}, {torch.get_num_threads()} threads)"
+
+
 def median_ms(step, warmup=3, repeats=15, before=None, sync=None):
     """Median wall time of step() in milliseconds; before() runs untimed ahead of each call, and sync() (waiting for
     a GPU) inside the timed region after it."""

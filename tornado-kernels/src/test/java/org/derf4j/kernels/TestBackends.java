@@ -17,7 +17,9 @@ public final class TestBackends {
 
     /**
      * System property: the backends to test, comma-separated (e.g. {@code opencl}), instead of all those present;
-     * {@code scripts/gpu-report} runs the suite this way on each device backend.
+     * {@code scripts/gpu-report} runs the suite this way on each device backend, and the op suite's runs in JVMs
+     * narrowed to other vector widths (tornado-kernels/pom.xml) name {@code cpu}: only the Vector API backend's
+     * code depends on the JVM's width.
      */
     public static final String ONLY = "derf4j.test.backends";
 
