@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """The peers of derf4j's benchmarks, measured the same way: PyTorch 1.13 eager and numpy (OpenBLAS), float32
-on the CPU, every core unless told otherwise.
+on the CPU, every core unless told otherwise; or PyTorch on a CUDA GPU (device="cuda", what scripts/gpu-report
+compares the device backends with), timed to the end of the GPU's work.
 
     /usr/bin/python3 scripts/peers.py sgemm|norms|attention|train [--threads N] [--data FILE]
 
@@ -24,21 +25,50 @@ def setup_threads(threads):
     torch.set_num_threads(threads)  # Debian's build defaults to one intra-op thread
 
 
-def median_ms(step, warmup=3, repeats=15, before=None):
-    """Median wall time of step() in milliseconds; before() runs untimed ahead of each call."""
+def blas_description():
+    """The BLAS numpy runs, and which kernels (threadpoolctl): e.g. 'OpenBLAS 0.3.21, Haswell kernels, 2 threads'."""
+    import numpy  # noqa: F401  (loads the BLAS that threadpoolctl inspects)
+    try:
+        import threadpoolctl
+    except ImportError:
+        return "unknown (no threadpoolctl: apt install python3-threadpoolctl)"
+    blas = [i for i in threadpoolctl.threadpool_info() if i.get("user_api") == "blas"]
+    return "; ".join(f"{i['internal_api']} {i.get('version', '?')}, {i.get('architecture', '?')} kernels, "
+                     f"{i['num_threads']} threads" for i in blas) or "none found"
+
+
+def torch_description():
+    """PyTorch's version and the CPU capability its kernels dispatch to."""
+    import torch
+    capability = [line.split(":", 1)[1].strip() for line in torch.__config__.show().splitlines()
+                  if "CPU capability usage" in line]
+    return f"PyTorch {torch.__version__} ({capability[0] if capability else '?'}, {torch.get_num_threads()} threads)"
+
+
+def median_ms(step, warmup=3, repeats=15, before=None, sync=None):
+    """Median wall time of step() in milliseconds; before() runs untimed ahead of each call, and sync() (waiting for
+    a GPU) inside the timed region after it."""
     times = []
     for i in range(warmup + repeats):
         if before:
             before()
         start = time.perf_counter()
         step()
+        if sync:
+            sync()
         if i >= warmup:
             times.append((time.perf_counter() - start) * 1e3)
     return statistics.median(times)
 
 
-def sgemm(sizes=(1024, 2048)):
-    """SgemmBenchmark: out = x @ w.T, square n; numpy (OpenBLAS) and torch. GFLOP/s = 2n^3 / time."""
+def synchronizer(device):
+    """What waits for the device's work: torch.cuda.synchronize on a GPU, nothing on the CPU."""
+    import torch
+    return torch.cuda.synchronize if device != "cpu" else None
+
+
+def sgemm(sizes=(1024, 2048), device="cpu"):
+    """SgemmBenchmark: out = x @ w.T, square n; numpy (OpenBLAS, on the CPU only) and torch. GFLOP/s = 2n^3 / time."""
     import numpy as np
     import torch
     rng = np.random.default_rng(42)
@@ -47,26 +77,29 @@ def sgemm(sizes=(1024, 2048)):
         x = rng.uniform(-1, 1, (n, n)).astype(np.float32)
         w = rng.uniform(-1, 1, (n, n)).astype(np.float32)
         res = np.empty((n, n), dtype=np.float32)
-        tx, tw, tres = torch.from_numpy(x), torch.from_numpy(w), torch.empty(n, n)
-        out[f"numpy sgemm {n}"] = median_ms(lambda: np.matmul(x, w.T, out=res))
-        out[f"torch sgemm {n}"] = median_ms(lambda: torch.matmul(tx, tw.t(), out=tres))
+        tx, tw = torch.from_numpy(x).to(device), torch.from_numpy(w).to(device)
+        tres = torch.empty(n, n, device=device)
+        if device == "cpu":
+            out[f"numpy sgemm {n}"] = median_ms(lambda: np.matmul(x, w.T, out=res))
+        out[f"torch sgemm {n}"] = median_ms(lambda: torch.matmul(tx, tw.t(), out=tres), sync=synchronizer(device))
     return out
 
 
-def norms(rows=8192, channels=768):
+def norms(rows=8192, channels=768, device="cpu"):
     """NormBenchmark: eager Derf as a user writes it, weight * erf(alpha * x + shift) + bias, with autograd
     (x and every parameter require grad; backward of a random dout); F.layer_norm likewise; x.clone() as the
     copy of the same bytes."""
     import torch
     import torch.nn.functional as F
     torch.manual_seed(42)
-    x = torch.randn(rows, channels, requires_grad=True)
-    dout = torch.randn(rows, channels)
-    alpha = torch.tensor(0.5, requires_grad=True)
-    shift = torch.tensor(0.1, requires_grad=True)
-    weight = (1 + 0.1 * torch.randn(channels)).requires_grad_()
-    bias = (0.1 * torch.randn(channels)).requires_grad_()
+    x = torch.randn(rows, channels, device=device, requires_grad=True)
+    dout = torch.randn(rows, channels, device=device)
+    alpha = torch.tensor(0.5, device=device, requires_grad=True)
+    shift = torch.tensor(0.1, device=device, requires_grad=True)
+    weight = (1 + 0.1 * torch.randn(channels, device=device)).requires_grad_()
+    bias = (0.1 * torch.randn(channels, device=device)).requires_grad_()
     params = (x, alpha, shift, weight, bias)
+    sync = synchronizer(device)
 
     def clear():  # as optimizer.zero_grad(set_to_none=True), outside the timed region
         for p in params:
@@ -81,12 +114,12 @@ def norms(rows=8192, channels=768):
             x.clone()
 
     return {
-        "torch derf forward": median_ms(derf_forward, 5, 30),
+        "torch derf forward": median_ms(derf_forward, 5, 30, sync=sync),
         "torch derf forward+backward": median_ms(
-            lambda: (weight * torch.erf(alpha * x + shift) + bias).backward(dout), 5, 30, clear),
+            lambda: (weight * torch.erf(alpha * x + shift) + bias).backward(dout), 5, 30, clear, sync),
         "torch layernorm forward+backward": median_ms(
-            lambda: F.layer_norm(x, (channels,), weight, bias, 1e-5).backward(dout), 5, 30, clear),
-        "torch copy": median_ms(copy, 5, 30),
+            lambda: F.layer_norm(x, (channels,), weight, bias, 1e-5).backward(dout), 5, 30, clear, sync),
+        "torch copy": median_ms(copy, 5, 30, sync=sync),
     }
 
 
@@ -98,31 +131,32 @@ def causal_attention(qkv, heads):
     hs = c // heads
     q, k, v = (z.view(b, t, heads, hs).transpose(1, 2) for z in qkv.split(c, dim=2))
     scores = (q @ k.transpose(-2, -1)) / math.sqrt(hs)
-    scores = scores.masked_fill(torch.ones(t, t, dtype=torch.bool).tril().logical_not(), float("-inf"))
+    scores = scores.masked_fill(torch.ones(t, t, dtype=torch.bool, device=qkv.device).tril().logical_not(), float("-inf"))
     return (scores.softmax(-1) @ v).transpose(1, 2).contiguous().view(b, t, c)
 
 
-def attention(shapes=((16, 128, 256, 4), (1, 1024, 768, 12))):
+def attention(shapes=((16, 128, 256, 4), (1, 1024, 768, 12)), device="cpu"):
     """AttentionBenchmark: forward, and forward+backward with autograd, per B×T×C×NH."""
     import torch
     torch.manual_seed(42)
     out = {}
     for b, t, c, heads in shapes:
-        qkv = torch.randn(b, t, 3 * c).requires_grad_(True)
-        dout = torch.randn(b, t, c)
+        qkv = torch.randn(b, t, 3 * c, device=device).requires_grad_(True)
+        dout = torch.randn(b, t, c, device=device)
+        sync = synchronizer(device)
 
         def forward():
             with torch.no_grad():
                 causal_attention(qkv, heads)
 
         name = f"{b}x{t}x{c}x{heads}"
-        out[f"torch attention forward {name}"] = median_ms(forward, 2, 10)
+        out[f"torch attention forward {name}"] = median_ms(forward, 2, 10, sync=sync)
         out[f"torch attention forward+backward {name}"] = median_ms(
-            lambda: causal_attention(qkv, heads).backward(dout), 2, 10)
+            lambda: causal_attention(qkv, heads).backward(dout), 2, 10, sync=sync)
     return out
 
 
-def train(data, norm="derf", layers=4, heads=4, width=256, context=128, batch=16, steps=20):
+def train(data, norm="derf", layers=4, heads=4, width=256, context=128, batch=16, steps=20, device="cpu"):
     """TrainStepBenchmark: one AdamW step of the same GPT (tied LM head, GELU-tanh MLP, Derf/DyT with the
     paper's embedding scale, LayerNorm or RMSNorm) on the same character data. Returns ms per step."""
     import torch
@@ -173,7 +207,7 @@ def train(data, norm="derf", layers=4, heads=4, width=256, context=128, batch=16
             self.scale = nn.Parameter(torch.full((1,), math.sqrt(width))) if norm in ("derf", "dyt") else None
 
         def forward(self, idx, targets):
-            x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1]))
+            x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1], device=idx.device))
             if self.scale is not None:
                 x = x * self.scale
             for blk in self.blocks:
@@ -186,7 +220,7 @@ def train(data, norm="derf", layers=4, heads=4, width=256, context=128, batch=16
     chars = sorted(set(text))
     index = {ch: i for i, ch in enumerate(chars)}
     tokens = torch.tensor([index[ch] for ch in text[: int(len(text) * 0.9)]], dtype=torch.long)
-    model = GPT(len(chars))
+    model = GPT(len(chars)).to(device)
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
@@ -195,14 +229,15 @@ def train(data, norm="derf", layers=4, heads=4, width=256, context=128, batch=16
     def step():
         ix = torch.randint(len(tokens) - context - 1, (batch,))
         x = torch.stack([tokens[i:i + context] for i in ix])
-        y = torch.stack([tokens[i + 1:i + context + 1] for i in ix])
+        y = torch.stack([tokens[i + 1:i + context + 1] for i in ix]).to(device)
+        x = x.to(device)
         loss = model(x, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
 
-    return {f"torch train step {norm}": median_ms(step, 3, steps)}
+    return {f"torch train step {norm}": median_ms(step, 3, steps, sync=synchronizer(device))}
 
 
 def main():

@@ -30,7 +30,8 @@ import org.openjdk.jmh.annotations.Warmup;
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
-@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "-Xmx4g"})
+@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
+        "-Xmx4g"})
 @Warmup(iterations = 3, time = 1)
 @Measurement(iterations = 5, time = 1)
 public class GeluBenchmark {
@@ -78,11 +79,13 @@ public class GeluBenchmark {
     @Benchmark
     public void forward() {
         forward.run();
+        device.synchronize();
     }
 
     @Benchmark
     public void forwardBackward() {
         forwardBackward.run();
+        device.synchronize();
     }
 
     /** The bytes of one forward (read x, write out), copied by one thread. */

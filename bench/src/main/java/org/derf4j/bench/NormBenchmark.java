@@ -52,7 +52,8 @@ import org.openjdk.jmh.annotations.Warmup;
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
-@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "-Xmx4g"})
+@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
+        "-Xmx4g"})
 @Warmup(iterations = 5, time = 1)
 @Measurement(iterations = 10, time = 1)
 public class NormBenchmark {
@@ -67,7 +68,7 @@ public class NormBenchmark {
     @Param("0")
     int threads;
 
-    /** cpu (with {@link #threads}), or another backend by name, e.g. tornadovm. */
+    /** cpu (with {@link #threads}), or another backend by name: opencl, tornadovm. */
     @Param("cpu")
     String backend;
 
@@ -163,31 +164,37 @@ public class NormBenchmark {
     @Benchmark
     public void derfForward() {
         derfForward.run();
+        device.synchronize();
     }
 
     @Benchmark
     public void derfForwardBackward() {
         derfForwardBackward.run();
+        device.synchronize();
     }
 
     @Benchmark
     public void dytForwardBackward() {
         dytForwardBackward.run();
+        device.synchronize();
     }
 
     @Benchmark
     public void layerNormForward() {
         layerNormForward.run();
+        device.synchronize();
     }
 
     @Benchmark
     public void layerNormForwardBackward() {
         layerNormForwardBackward.run();
+        device.synchronize();
     }
 
     @Benchmark
     public void rmsNormForwardBackward() {
         rmsNormForwardBackward.run();
+        device.synchronize();
     }
 
     /** The bytes of one Derf forward (read x, write out), copied by one thread. */

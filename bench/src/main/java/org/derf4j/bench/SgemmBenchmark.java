@@ -41,7 +41,7 @@ import org.openjdk.jmh.annotations.Warmup;
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
-@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector"})
+@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED"})
 @Warmup(iterations = 3, time = 2)
 @Measurement(iterations = 5, time = 2)
 public class SgemmBenchmark {
@@ -54,7 +54,7 @@ public class SgemmBenchmark {
     @Param({"0"})
     int threads;
 
-    /** cpu (with {@link #threads}), or another backend by name, e.g. tornadovm. */
+    /** cpu (with {@link #threads}), or another backend by name: opencl, tornadovm. */
     @Param({"cpu"})
     String backend;
 
@@ -85,11 +85,14 @@ public class SgemmBenchmark {
         return v;
     }
 
-    /** The cpu backend runs a graph synchronously, and TornadoVM waits for the device after each task graph, so a
-     * replay's time is the GEMM's. */
+    /**
+     * A replay, and the wait for it: a no-op on the cpu backend, which runs a graph synchronously, and on TornadoVM,
+     * which waits for the device after each task graph; opencl's replay only enqueues.
+     */
     @Benchmark
     public Tensor forward() {
         forward.run();
+        device.synchronize();
         return out;
     }
 

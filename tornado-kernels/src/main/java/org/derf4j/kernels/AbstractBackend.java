@@ -5,6 +5,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Objects;
 import java.util.Set;
+import java.util.function.Consumer;
 
 /**
  * What every backend shares: the registry of live tensors (for leak detection), and the checks on
@@ -34,8 +35,11 @@ public abstract class AbstractBackend<T extends Tensor> implements Backend {
 
     protected abstract Executable compileChecked(Graph graph);
 
-    /** Compiles graphs that run interleaved; by default each on its own. */
-    protected List<Executable> compileChecked(List<Graph> graphs) {
+    /**
+     * Compiles graphs that run interleaved, announcing slow work on {@code progress} (see
+     * {@link Backend#compile(List, Consumer)}); by default each on its own, with nothing to announce.
+     */
+    protected List<Executable> compileChecked(List<Graph> graphs, Consumer<String> progress) {
         return graphs.stream().map(this::compileChecked).toList();
     }
 
@@ -83,11 +87,16 @@ public abstract class AbstractBackend<T extends Tensor> implements Backend {
 
     @Override
     public final List<Executable> compile(List<Graph> graphs) {
+        return compile(graphs, line -> { });
+    }
+
+    @Override
+    public final List<Executable> compile(List<Graph> graphs, Consumer<String> progress) {
         if (graphs == null || graphs.isEmpty() || graphs.stream().anyMatch(Objects::isNull)) {
             throw new IllegalArgumentException("compile: graphs must be a non-empty list without nulls, got " + graphs);
         }
         graphs.forEach(this::checkGraph);
-        return compileChecked(graphs).stream().map(this::guarded).toList();
+        return compileChecked(graphs, progress).stream().map(this::guarded).toList();
     }
 
     private void checkGraph(Graph graph) {

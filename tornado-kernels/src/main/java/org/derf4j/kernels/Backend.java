@@ -1,19 +1,20 @@
 package org.derf4j.kernels;
 
 import java.util.List;
+import java.util.function.Consumer;
 
 /**
  * A device that holds tensors and runs graphs of ops.
  *
  * <p>It is shaped for three kinds of runtime: one that calls each op at once (cpu), one that queues kernels
- * (OpenCL; planned, not built yet) and one that executes whole task graphs (TornadoVM). They all take the same {@link Graph}:
- * see {@code tornado-kernels/README.md} for the design.
+ * (OpenCL) and one that executes whole task graphs (TornadoVM). They all take the same {@link Graph}: see
+ * {@code tornado-kernels/README.md} for the design.
  *
  * <p>A backend is not thread-safe: one thread drives it.
  */
 public interface Backend extends AutoCloseable {
 
-    /** Short name used on the command line: {@code cpu}, {@code cpu-reference}, {@code tornadovm}. */
+    /** Short name used on the command line: {@code cpu}, {@code cpu-reference}, {@code opencl}, {@code tornadovm}. */
     String name();
 
     /** The device in words, for logs. */
@@ -52,6 +53,20 @@ public interface Backend extends AutoCloseable {
      * between these graphs; graphs compiled separately exchange them through the host.
      */
     List<Executable> compile(List<Graph> graphs);
+
+    /**
+     * {@link #compile(List)}, first telling {@code progress}, in one line, about work that takes noticeable time:
+     * building or JIT-compiling device kernels ({@code compiling 42 kernels …}). It says nothing when there is
+     * nothing to build (the cpu backend, or programs this device built before).
+     */
+    List<Executable> compile(List<Graph> graphs, Consumer<String> progress);
+
+    /**
+     * Waits until the device has run everything submitted so far. Only timing needs it (a benchmark's replay):
+     * a download already waits for the work it reads. A no-op where {@link Executable#run()} is synchronous.
+     */
+    default void synchronize() {
+    }
 
     /** Runs ops once, now. Convenient for tests and one-off work; a hot loop compiles a graph instead. */
     default void run(Op... ops) {

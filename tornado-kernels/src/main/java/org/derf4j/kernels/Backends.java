@@ -10,6 +10,11 @@ public final class Backends {
     private Backends() {
     }
 
+    static {
+        // Before any provider can start a device driver, which may replace the JVM's signal handlers.
+        JvmSignals.save();
+    }
+
     /** Every backend built into this installation, most preferred first. */
     public static List<BackendProvider> providers() {
         return ServiceLoader.load(BackendProvider.class).stream()
@@ -22,10 +27,6 @@ public final class Backends {
     public static Backend open(String name) {
         if ("auto".equals(name) || "best".equals(name)) {
             return best();
-        }
-        if ("opencl".equals(name)) {
-            throw new IllegalStateException("backend 'opencl' is not built yet: the hand-written OpenCL C backend is"
-                    + " planned; until then, OpenCL devices run through --backend tornadovm");
         }
         List<BackendProvider> all = providers();
         for (BackendProvider p : all) {

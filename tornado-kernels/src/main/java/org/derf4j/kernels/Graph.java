@@ -16,7 +16,7 @@ import java.util.Set;
  * the step its own way:
  * <ul>
  *   <li>the cpu backend calls the ops one after another;</li>
- *   <li>an OpenCL backend (planned, not built yet) enqueues all kernels with no host sync between them;</li>
+ *   <li>the OpenCL backend enqueues all kernels on one in-order queue, with no host sync between them;</li>
  *   <li>the TornadoVM backend compiles the graph into task graphs once, transfers inputs with
  *       {@code EVERY_EXECUTION}, keeps everything else resident, and executes the plan per replay.</li>
  * </ul>

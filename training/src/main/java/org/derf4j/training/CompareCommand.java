@@ -13,6 +13,7 @@ import java.util.concurrent.Callable;
 import org.derf4j.kernels.Backend;
 import org.derf4j.kernels.Norm;
 import org.derf4j.training.data.Dataset;
+import org.derf4j.training.distributed.Collective;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -105,8 +106,8 @@ final class CompareCommand implements Callable<Integer> {
                 Dataset data = Datasets.open(config, null);
                 Path runDir = runDir(dir, config);
                 String label = "[" + config.norm().id() + " seed " + config.seed() + "] ";
-                try (Trainer trainer = new Trainer(config, data, device);
-                     RunLog log = new RunLog(runDir, 0, System.err, label)) {
+                try (RunLog log = new RunLog(runDir, 0, System.err, label);
+                     Trainer trainer = new Trainer(config, data, device, Collective.single(), log::message)) {
                     trainer.initialize();
                     Trainer.Summary summary = trainer.train(runDir, log);
                     runs.add(new Run(config.norm(), config.seed(), summary, trainer.model().weights().count(),

@@ -25,7 +25,7 @@ final class DevicesCommand implements Callable<Integer> {
                 chosen |= mark.equals("*");
                 System.out.printf("%s %-14s %s%n", mark, p.name(), b.device());
                 List<String> all = b.devices();
-                if (all.size() > 1) {
+                if (all.size() > 1 || !all.getFirst().equals(b.device())) { // opencl: every platform and device
                     all.forEach(d -> System.out.printf("  %-14s   %s%n", "", d));
                 }
             }

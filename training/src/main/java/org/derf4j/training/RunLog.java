@@ -135,6 +135,8 @@ public final class RunLog implements AutoCloseable {
         }
         if (!Double.isNaN(row.lr())) {
             o.addProperty("lr", row.lr());
+        }
+        if (!Double.isNaN(row.tokensPerSecond())) { // not on a run's first step: see Trainer.train
             o.addProperty("tokens_per_s", row.tokensPerSecond());
         }
         row.stats().forEach((k, v) -> {
@@ -176,8 +178,9 @@ public final class RunLog implements AutoCloseable {
         return "[" + "=".repeat(filled) + (filled < width ? ">" + " ".repeat(width - filled - 1) : "") + "]";
     }
 
+    /** A throughput in few digits; "?" when not measured yet. */
     static String human(double v) {
-        return v >= 1e6 ? String.format(Locale.ROOT, "%.2fM", v / 1e6)
+        return Double.isNaN(v) ? "?" : v >= 1e6 ? String.format(Locale.ROOT, "%.2fM", v / 1e6)
                 : v >= 1e3 ? String.format(Locale.ROOT, "%.1fk", v / 1e3) : String.format(Locale.ROOT, "%.0f", v);
     }
 

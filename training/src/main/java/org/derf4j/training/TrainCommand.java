@@ -58,9 +58,9 @@ final class TrainCommand implements Callable<Integer> {
         }
         Dataset data = Datasets.open(config, checkpoint);
         try (Backend device = backend.open();
-             Trainer trainer = new Trainer(config, data, device, world);
              RunLog log = lead ? new RunLog(out, checkpoint == null ? 0 : checkpoint.state().get("step").getAsLong(),
-                     System.err, "") : new RunLog(null, 0, new PrintStream(OutputStream.nullOutputStream()), "")) {
+                     System.err, "") : new RunLog(null, 0, new PrintStream(OutputStream.nullOutputStream()), "");
+             Trainer trainer = new Trainer(config, data, device, world, log::message)) {
             log.message("data: " + data.describe());
             log.message(String.format(Locale.ROOT, "model: %s, %d layers, width %d, %d heads, %,d parameters",
                     config.norm().id(), config.layers(), config.width(), config.heads(), trainer.model().weights().count()));

@@ -4,7 +4,9 @@ import com.google.gson.JsonObject;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
+import java.util.function.Consumer;
 import org.derf4j.kernels.Backend;
 import org.derf4j.kernels.Executable;
 import org.derf4j.kernels.Graph;
@@ -89,11 +91,15 @@ public final class Trainer implements AutoCloseable {
     private long step;
 
     public Trainer(TrainConfig config, Dataset data, Backend backend) {
-        this(config, data, backend, Collective.single());
+        this(config, data, backend, Collective.single(), line -> { });
     }
 
-    /** Rank {@code world.rank()} of a data-parallel job of {@code world.size()} ranks. */
-    public Trainer(TrainConfig config, Dataset data, Backend backend, Collective world) {
+    /**
+     * Rank {@code world.rank()} of a data-parallel job of {@code world.size()} ranks; {@code progress} hears, in
+     * lines of their own, that the backend compiles device kernels, and how long that took (nothing when there is
+     * nothing to compile).
+     */
+    public Trainer(TrainConfig config, Dataset data, Backend backend, Collective world, Consumer<String> progress) {
         this.config = config;
         this.data = RankShard.of(data, world, config.batch());
         this.backend = backend;
@@ -125,8 +131,18 @@ public final class Trainer implements AutoCloseable {
         evalPass.recordForward(eval);
         evalPass.recordLoss(eval);
         // Compiled together: a backend whose device memory belongs to a compiled unit keeps the weights,
-        // gradients and moments on the device between these four graphs.
-        List<Executable> compiled = backend.compile(List.of(zero.build(), micro.build(), upd.build(), eval.build()));
+        // gradients and moments on the device between these four graphs. Kernels are built or JIT-compiled here,
+        // before the first step, with a line of their own.
+        long compileStart = System.nanoTime();
+        boolean[] announced = {false};
+        List<Executable> compiled = backend.compile(List.of(zero.build(), micro.build(), upd.build(), eval.build()),
+                line -> {
+                    announced[0] = true;
+                    progress.accept(line);
+                });
+        if (announced[0]) {
+            progress.accept(String.format(Locale.ROOT, "compiled in %.1f s", (System.nanoTime() - compileStart) / 1e9));
+        }
         this.zeroGrad = compiled.get(0);
         this.microStep = compiled.get(1);
         this.update = compiled.get(2);
@@ -180,6 +196,10 @@ public final class Trainer implements AutoCloseable {
         Path checkpoint = null;
         double stepSeconds = 0;
         long stepsTimed = 0;
+        // The first step of a run also pays for what drivers compile on first use (PoCL builds each kernel's
+        // work-group function when it first runs, the JVM compiles the host code): tok/s and the ETA count from
+        // the step after it, "?" until then.
+        boolean firstStep = true;
         while (step < config.steps()) {
             float lr = schedule.at(step);
             long started = System.nanoTime();
@@ -187,15 +207,18 @@ public final class Trainer implements AutoCloseable {
             if (!Float.isFinite(result.loss())) {
                 throw new DivergedException(step, result.loss(), checkpoint);
             }
-            stepSeconds += (System.nanoTime() - started) / 1e9;
-            stepsTimed++;
-            double tokensPerSecond = tokensPerStep * stepsTimed / stepSeconds;
+            if (!firstStep) {
+                stepSeconds += (System.nanoTime() - started) / 1e9;
+                stepsTimed++;
+            }
+            firstStep = false;
+            double tokensPerSecond = stepsTimed == 0 ? Double.NaN : tokensPerStep * stepsTimed / stepSeconds;
             // Statistics after the first step too, where the init shows; measured outside the step's timing, and
             // only where they are logged (rank 0: its own batch's activations, the all-reduced gradients).
             Map<String, Double> layerStats = lead && stats != null && (step == 1 || step % config.statsEvery() == 0)
                     ? stats.measure() : Map.of();
             log.train(step, config.steps(), result.loss(), result.gradNorm(), lr, tokensPerSecond,
-                    (config.steps() - step) * stepSeconds / stepsTimed, layerStats);
+                    stepsTimed == 0 ? Double.NaN : (config.steps() - step) * stepSeconds / stepsTimed, layerStats);
 
             boolean last = step == config.steps();
             if (lead && !last && config.evalEvery() > 0 && step % config.evalEvery() == 0) {

@@ -54,7 +54,7 @@ class DataParallelTest {
         Checkpoints.Loaded ckpt = resume ? Checkpoints.loadLatest(runDir) : null;
         Dataset data = Datasets.open(config, ckpt);
         try (Backend backend = new CpuBackend(CpuBackend.Variant.FAST, 1);
-             Trainer trainer = new Trainer(config, data, backend, world);
+             Trainer trainer = new Trainer(config, data, backend, world, line -> { });
              RunLog log = new RunLog(world.rank() == 0 ? runDir : null, ckpt == null ? 0 : ckpt.state().get("step")
                      .getAsLong(), TrainerTest.quiet(), "")) {
             if (ckpt == null) {

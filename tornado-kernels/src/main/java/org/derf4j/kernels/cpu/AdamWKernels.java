@@ -25,6 +25,8 @@ final class AdamWKernels {
     }
 
     private static final VectorSpecies<Float> S = Lanes.S;
+    /** {@link Lanes#FMA}: fma, or multiply and add. */
+    private static final boolean FMA = Lanes.FMA;
 
     // p, m, v updated in place from g · clipFactor; see org.derf4j.kernels.AdamW for the formula.
     static void stepReference(float[] p, float[] g, float[] m, float[] v, float[] hyper, float clipFactor,
@@ -88,7 +90,7 @@ final class AdamWKernels {
             FloatVector acc = FloatVector.zero(S);
             for (; i < blockEnd; i += S.length()) {
                 FloatVector x = FloatVector.fromArray(S, g, i);
-                acc = x.fma(x, acc);
+                acc = FMA ? x.fma(x, acc) : x.mul(x).add(acc);
             }
             acc.intoArray(lanes, 0);
             total += Lanes.sum(lanes);

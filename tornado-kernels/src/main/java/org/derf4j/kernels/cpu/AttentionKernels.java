@@ -16,8 +16,9 @@ import org.derf4j.kernels.Attention;
  *   <li>{@code forwardTiled}/{@code backwardTiled}: FlashAttention's tiling with the Vector API, in tiles of
  *       BQ queries × BK keys. The inputs are packed into scratch: row copies of K and V (and, in the backward,
  *       of Q and dout), Q scaled by 1/√HS, and transposed copies of Q (and dout); rows are padded to whole
- *       micro-kernel widths, so any HS runs with no leftover code. Every product of two tiles is the
- *       register-blocked micro-kernel {@link #addProduct4x4}. Scores are kept key-major (a tile of
+ *       vectors, so any HS runs with no leftover code. Every product of two tiles is {@link Sgemm#multiply} on
+ *       the calling thread, whose packing and register-blocked tile follow the vector width and the register
+ *       file. Scores are kept key-major (a tile of
  *       Sᵀ = K·Qᵀ), so the softmax works on vectors of queries with no horizontal reductions, and the causal
  *       mask is written into the tile as −∞, which exp ({@link Exp}'s, the same bits in every JIT tier) turns
  *       into 0, so the vector loops carry no masks.
@@ -34,18 +35,14 @@ final class AttentionKernels {
     private AttentionKernels() {
     }
 
-    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Float> S = Lanes.S;
     private static final int L = S.length();
-    /** Rows per micro-kernel call. */
-    private static final int ROWS = 4;
     /**
-     * Columns per micro-kernel call: four vectors. Tile columns (and HS) are padded to it, so heads of 64 or
-     * 128 floats waste nothing on AVX-512 and other head sizes pay for their padding.
+     * Queries per tile, a whole number of vectors at any width up to 512 bits. Tile columns (and HS) are padded
+     * to whole vectors: heads of 64 or 128 floats waste nothing, other head sizes pay for their padding.
      */
-    private static final int COLS = 4 * L;
-    /** Queries per tile: a multiple of {@link #ROWS} and {@link #COLS}. */
-    static final int BQ = Math.max(64, COLS);
-    /** Keys per tile: a multiple of {@link #ROWS} and {@link #COLS}. */
+    static final int BQ = 64;
+    /** Keys per tile. */
     static final int BK = BQ;
 
     // out[b,t,h·HS:(h+1)·HS] = Σ_{j≤t} softmax_j(q_t·k_j/√HS) v_j, lse[b,h,t] = log Σ_{j≤t} exp(q_t·k_j/√HS);
@@ -127,86 +124,22 @@ final class AttentionKernels {
         return (n + multiple - 1) / multiple * multiple;
     }
 
-    // c[r][0:4L] += Σ_{k<n} a(r,k)·b[k][0:4L] for the 4 rows r, with c[r] at cOff + r·cRow,
-    // a(r,k) = a[aOff + r·aRow + k·aK] and b[k] at bOff + k·bRow. Sixteen accumulators hide the FMA latency,
-    // and each k loads four vectors of b and four scalars of a for sixteen FMAs.
-    private static void addProduct4x4(float[] c, int cOff, int cRow, float[] a, int aOff, int aRow, int aK,
-                                      float[] b, int bOff, int bRow, int n) {
-        FloatVector c00 = FloatVector.fromArray(S, c, cOff);
-        FloatVector c01 = FloatVector.fromArray(S, c, cOff + L);
-        FloatVector c02 = FloatVector.fromArray(S, c, cOff + 2 * L);
-        FloatVector c03 = FloatVector.fromArray(S, c, cOff + 3 * L);
-        FloatVector c10 = FloatVector.fromArray(S, c, cOff + cRow);
-        FloatVector c11 = FloatVector.fromArray(S, c, cOff + cRow + L);
-        FloatVector c12 = FloatVector.fromArray(S, c, cOff + cRow + 2 * L);
-        FloatVector c13 = FloatVector.fromArray(S, c, cOff + cRow + 3 * L);
-        FloatVector c20 = FloatVector.fromArray(S, c, cOff + 2 * cRow);
-        FloatVector c21 = FloatVector.fromArray(S, c, cOff + 2 * cRow + L);
-        FloatVector c22 = FloatVector.fromArray(S, c, cOff + 2 * cRow + 2 * L);
-        FloatVector c23 = FloatVector.fromArray(S, c, cOff + 2 * cRow + 3 * L);
-        FloatVector c30 = FloatVector.fromArray(S, c, cOff + 3 * cRow);
-        FloatVector c31 = FloatVector.fromArray(S, c, cOff + 3 * cRow + L);
-        FloatVector c32 = FloatVector.fromArray(S, c, cOff + 3 * cRow + 2 * L);
-        FloatVector c33 = FloatVector.fromArray(S, c, cOff + 3 * cRow + 3 * L);
-        for (int k = 0; k < n; k++) {
-            int bk = bOff + k * bRow;
-            FloatVector b0 = FloatVector.fromArray(S, b, bk);
-            FloatVector b1 = FloatVector.fromArray(S, b, bk + L);
-            FloatVector b2 = FloatVector.fromArray(S, b, bk + 2 * L);
-            FloatVector b3 = FloatVector.fromArray(S, b, bk + 3 * L);
-            int ak = aOff + k * aK;
-            FloatVector a0 = FloatVector.broadcast(S, a[ak]);
-            c00 = b0.fma(a0, c00);
-            c01 = b1.fma(a0, c01);
-            c02 = b2.fma(a0, c02);
-            c03 = b3.fma(a0, c03);
-            FloatVector a1 = FloatVector.broadcast(S, a[ak + aRow]);
-            c10 = b0.fma(a1, c10);
-            c11 = b1.fma(a1, c11);
-            c12 = b2.fma(a1, c12);
-            c13 = b3.fma(a1, c13);
-            FloatVector a2 = FloatVector.broadcast(S, a[ak + 2 * aRow]);
-            c20 = b0.fma(a2, c20);
-            c21 = b1.fma(a2, c21);
-            c22 = b2.fma(a2, c22);
-            c23 = b3.fma(a2, c23);
-            FloatVector a3 = FloatVector.broadcast(S, a[ak + 3 * aRow]);
-            c30 = b0.fma(a3, c30);
-            c31 = b1.fma(a3, c31);
-            c32 = b2.fma(a3, c32);
-            c33 = b3.fma(a3, c33);
-        }
-        c00.intoArray(c, cOff);
-        c01.intoArray(c, cOff + L);
-        c02.intoArray(c, cOff + 2 * L);
-        c03.intoArray(c, cOff + 3 * L);
-        c10.intoArray(c, cOff + cRow);
-        c11.intoArray(c, cOff + cRow + L);
-        c12.intoArray(c, cOff + cRow + 2 * L);
-        c13.intoArray(c, cOff + cRow + 3 * L);
-        c20.intoArray(c, cOff + 2 * cRow);
-        c21.intoArray(c, cOff + 2 * cRow + L);
-        c22.intoArray(c, cOff + 2 * cRow + 2 * L);
-        c23.intoArray(c, cOff + 2 * cRow + 3 * L);
-        c30.intoArray(c, cOff + 3 * cRow);
-        c31.intoArray(c, cOff + 3 * cRow + L);
-        c32.intoArray(c, cOff + 3 * cRow + 2 * L);
-        c33.intoArray(c, cOff + 3 * cRow + 3 * L);
-    }
-
-    // C[rows][cols] += A(rows×n)·B[n][cols] in 4-row, 4-vector blocks; rows % ROWS == 0, cols % COLS == 0.
-    private static void addProduct(float[] c, int cOff, int cRow, float[] a, int aOff, int aRow, int aK,
-                                   float[] b, int bOff, int bRow, int rows, int cols, int n) {
-        for (int r = 0; r < rows; r += ROWS) {
-            for (int col = 0; col < cols; col += COLS) {
-                addProduct4x4(c, cOff + r * cRow + col, cRow, a, aOff + r * aRow, aRow, aK, b, bOff + col, bRow, n);
-            }
+    // C[rows][cols] (+)= A(rows×n)·B[n][cols], c[r][j] at cOff + r·cRow + j, a(r,k) = a[aOff + r·aRow + k·aK] with
+    // aK = 1 (A row-major) or aRow = 1 (A stored transposed), b[k][j] at bOff + k·bRow + j: Sgemm on this thread.
+    // The register-blocked micro-kernels that were here (4×4 vectors) spilled on AVX2, and, with strides that
+    // are not constants, kept a bounds check and an imul per operand: 47 instructions per 8 FMAs in C2's code.
+    private static void product(float[] c, int cOff, int cRow, float[] a, int aOff, int aRow, int aK, float[] b,
+                                int bOff, int bRow, int rows, int cols, int n, boolean accumulate) {
+        if (aK == 1) {
+            Sgemm.multiply(Sgemm.Layout.NN, rows, cols, n, a, aOff, aRow, b, bOff, bRow, c, cOff, cRow, accumulate);
+        } else {
+            Sgemm.multiply(Sgemm.Layout.TN, rows, cols, n, a, aOff, aK, b, bOff, bRow, c, cOff, cRow, accumulate);
         }
     }
 
     /** One chunk's scratch for {@link #forwardTiled}: a head's keys and values, a query tile, and scores. */
     static final class ForwardScratch {
-        final int hsp;         // HS rounded up to COLS
+        final int hsp;         // HS rounded up to whole vectors
         final float[] k;       // [tp][hsp] the head's keys; tp is T rounded up to BK
         final float[] v;       // [tp][hsp] the head's values
         final float[] qT;      // [HS][BQ]  the query tile, scaled by 1/√HS, transposed
@@ -217,7 +150,7 @@ final class AttentionKernels {
         final float[] rescale; // [BQ]      exp(old max − new max) of the last key tile
 
         ForwardScratch(int T, int hs) {
-            hsp = roundUp(hs, COLS);
+            hsp = roundUp(hs, L);
             int tp = roundUp(T, BK);
             k = new float[tp * hsp];
             v = new float[tp * hsp];
@@ -259,8 +192,8 @@ final class AttentionKernels {
         float scale = (float) (1.0 / Math.sqrt(hs));
         int q0 = queryTile * BQ;
         int nq = Math.min(BQ, T - q0);
-        int rows = roundUp(nq, ROWS);
-        int cols = roundUp(nq, COLS);
+        int rows = nq;
+        int cols = roundUp(nq, L);
         int last = q0 + nq - 1; // keys after the tile's last query are masked for all of it
         for (int i = 0; i < nq; i++) {
             int src = base + (q0 + i) * stride;
@@ -273,10 +206,8 @@ final class AttentionKernels {
         Arrays.fill(s.acc, 0f);
         for (int k0 = 0; k0 <= last; k0 += BK) {
             int nk = Math.min(BK, last + 1 - k0);
-            int keyRows = roundUp(nk, ROWS);
             // scores, key-major: pT = K·(Q/√HS)ᵀ
-            Arrays.fill(s.pT, 0, keyRows * BQ, 0f);
-            addProduct(s.pT, 0, BQ, s.k, k0 * hsp, hsp, 1, s.qT, 0, BQ, keyRows, cols, hs);
+            product(s.pT, 0, BQ, s.k, k0 * hsp, hsp, 1, s.qT, 0, BQ, nk, cols, hs, false);
             // key k0+j is visible to queries q0+i for first ≤ i: mask the others with −∞, which exp turns into 0;
             // padding queries (i ≥ nq) get 0, any finite value, so that their running max stays finite
             for (int j = 0; j < nk; j++) {
@@ -300,7 +231,8 @@ final class AttentionKernels {
                     tileSum = tileSum.add(e);
                 }
                 FloatVector rescale = Exp.exp(oldMax.sub(newMax)); // 0 where oldMax = −∞
-                FloatVector.fromArray(S, s.sum, i).fma(rescale, tileSum).intoArray(s.sum, i);
+                FloatVector sum = FloatVector.fromArray(S, s.sum, i);
+                (Lanes.FMA ? sum.fma(rescale, tileSum) : sum.mul(rescale).add(tileSum)).intoArray(s.sum, i);
                 newMax.intoArray(s.max, i);
                 rescale.intoArray(s.rescale, i);
             }
@@ -313,7 +245,7 @@ final class AttentionKernels {
                 }
             }
             // acc += P·V, with P(i,j) = pT[j][i]
-            addProduct(s.acc, 0, hsp, s.pT, 0, 1, BQ, s.v, k0 * hsp, hsp, rows, hsp, nk);
+            product(s.acc, 0, hsp, s.pT, 0, 1, BQ, s.v, k0 * hsp, hsp, rows, hsp, nk, true);
         }
         for (int i = 0; i < nq; i++) {
             int dst = (b * T + q0 + i) * C + h * hs;
@@ -327,7 +259,7 @@ final class AttentionKernels {
 
     /** One chunk's scratch for {@link #backwardTiled}: one head's inputs, tiles of P and dS, and the head's dQ. */
     static final class BackwardScratch {
-        final int hsp;        // HS rounded up to COLS
+        final int hsp;        // HS rounded up to whole vectors
         final float[] q;      // [tp][hsp] the head's queries, scaled by 1/√HS; tp is T rounded up to BQ
         final float[] qT;     // [tp/BQ][HS][BQ] the same, transposed tile by tile (a 4 KiB row stride would thrash L1)
         final float[] dout;   // [tp][hsp] the head's dout
@@ -343,7 +275,7 @@ final class AttentionKernels {
         final float[] rowD;   // [tp]      D_t = dout_t·out_t
 
         BackwardScratch(int T, int hs) {
-            hsp = roundUp(hs, COLS);
+            hsp = roundUp(hs, L);
             int tp = roundUp(T, BQ);
             q = new float[tp * hsp];
             qT = new float[hs * tp];
@@ -391,7 +323,7 @@ final class AttentionKernels {
         Arrays.fill(s.dq, 0f);
         for (int k0 = 0; k0 < T; k0 += BK) {
             int nk = Math.min(BK, T - k0);
-            int rows = roundUp(nk, ROWS);
+            int rows = nk;
             for (int j = 0; j < nk; j++) {
                 int src = base + (k0 + j) * stride + C;
                 System.arraycopy(qkv, src, s.k, j * hsp, hs);
@@ -401,12 +333,10 @@ final class AttentionKernels {
             Arrays.fill(s.dv, 0f);
             for (int q0 = k0 / BQ * BQ; q0 < T; q0 += BQ) { // earlier query tiles see none of these keys
                 int nq = Math.min(BQ, T - q0);
-                int cols = roundUp(nq, COLS);
+                int cols = roundUp(nq, L);
                 // Sᵀ = K·(Q/√HS)ᵀ and dPᵀ = V·doutᵀ, key-major
-                Arrays.fill(s.pT, 0, rows * BQ, 0f);
-                Arrays.fill(s.dsT, 0, rows * BQ, 0f);
-                addProduct(s.pT, 0, BQ, s.k, 0, hsp, 1, s.qT, q0 * hs, BQ, rows, cols, hs);
-                addProduct(s.dsT, 0, BQ, s.v, 0, hsp, 1, s.doutT, q0 * hs, BQ, rows, cols, hs);
+                product(s.pT, 0, BQ, s.k, 0, hsp, 1, s.qT, q0 * hs, BQ, rows, cols, hs, false);
+                product(s.dsT, 0, BQ, s.v, 0, hsp, 1, s.doutT, q0 * hs, BQ, rows, cols, hs, false);
                 // P = exp(S − lse) where key k0+j is visible to query q0+i, i.e. first ≤ i < end; elsewhere S is
                 // masked with −∞ first, so that P = 0 and dS = P·(dP − D) = 0 with no masks in the vector loop
                 for (int j = 0; j < rows; j++) {
@@ -424,9 +354,9 @@ final class AttentionKernels {
                     }
                 }
                 // dV += Pᵀ·dout, dK += dSᵀ·(Q/√HS), √HS·dQ += dS·K
-                addProduct(s.dv, 0, hsp, s.pT, 0, BQ, 1, s.dout, q0 * hsp, hsp, rows, hsp, nq);
-                addProduct(s.dk, 0, hsp, s.dsT, 0, BQ, 1, s.q, q0 * hsp, hsp, rows, hsp, nq);
-                addProduct(s.dq, q0 * hsp, hsp, s.dsT, 0, 1, BQ, s.k, 0, hsp, cols, hsp, nk);
+                product(s.dv, 0, hsp, s.pT, 0, BQ, 1, s.dout, q0 * hsp, hsp, rows, hsp, nq, true);
+                product(s.dk, 0, hsp, s.dsT, 0, BQ, 1, s.q, q0 * hsp, hsp, rows, hsp, nq, true);
+                product(s.dq, q0 * hsp, hsp, s.dsT, 0, 1, BQ, s.k, 0, hsp, cols, hsp, nk, true);
             }
             for (int j = 0; j < nk; j++) {
                 int dst = base + (k0 + j) * stride + C;

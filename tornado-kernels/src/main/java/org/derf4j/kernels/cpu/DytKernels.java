@@ -19,6 +19,8 @@ final class DytKernels {
     }
 
     private static final VectorSpecies<Float> S = Lanes.S;
+    /** {@link Lanes#FMA}: fma, or multiply and add. */
+    private static final boolean FMA = Lanes.FMA;
 
     /** tanh and tanh' = 1 − tanh², scalar. */
     static final PointwiseNormKernels.Function FUNCTION = new PointwiseNormKernels.Function(
@@ -35,7 +37,9 @@ final class DytKernels {
             int o = row * C;
             for (int c = 0; c < bound; c += S.length()) {
                 FloatVector fz = Tanh.tanh(FloatVector.fromArray(S, x, o + c).mul(alpha));
-                fz.fma(FloatVector.fromArray(S, gamma, c), FloatVector.fromArray(S, beta, c)).intoArray(out, o + c);
+                FloatVector gc = FloatVector.fromArray(S, gamma, c);
+                FloatVector bc = FloatVector.fromArray(S, beta, c);
+                (FMA ? fz.fma(gc, bc) : fz.mul(gc).add(bc)).intoArray(out, o + c);
             }
             PointwiseNormKernels.forwardRow(FUNCTION, out, x, alpha, 0f, gamma, beta, o, bound, C);
         }
@@ -54,11 +58,14 @@ final class DytKernels {
                 FloatVector xv = FloatVector.fromArray(S, x, o + c);
                 FloatVector d = FloatVector.fromArray(S, dout, o + c);
                 FloatVector fz = Tanh.tanh(xv.mul(alpha));
-                FloatVector g = d.mul(FloatVector.fromArray(S, gamma, c)).mul(fz.neg().fma(fz, ones)); // dL/dz
-                g.fma(alphas, FloatVector.fromArray(S, dx, o + c)).intoArray(dx, o + c);
-                d.fma(fz, FloatVector.fromArray(S, dgamma, c)).intoArray(dgamma, c);
+                FloatVector slope = FMA ? fz.neg().fma(fz, ones) : ones.sub(fz.mul(fz)); // 1 − tanh²
+                FloatVector g = d.mul(FloatVector.fromArray(S, gamma, c)).mul(slope); // dL/dz
+                FloatVector dxc = FloatVector.fromArray(S, dx, o + c);
+                (FMA ? g.fma(alphas, dxc) : g.mul(alphas).add(dxc)).intoArray(dx, o + c);
+                FloatVector dgc = FloatVector.fromArray(S, dgamma, c);
+                (FMA ? d.fma(fz, dgc) : d.mul(fz).add(dgc)).intoArray(dgamma, c);
                 d.add(FloatVector.fromArray(S, dbeta, c)).intoArray(dbeta, c);
-                dalpha = g.fma(xv, dalpha);
+                dalpha = FMA ? g.fma(xv, dalpha) : g.mul(xv).add(dalpha);
             }
             dalpha.intoArray(lanes, 0);
             sums[0] += Lanes.sum(lanes);

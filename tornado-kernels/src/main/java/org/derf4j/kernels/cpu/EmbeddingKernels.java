@@ -20,6 +20,8 @@ final class EmbeddingKernels {
     }
 
     private static final VectorSpecies<Float> S = Lanes.S;
+    /** {@link Lanes#FMA}: fma, or multiply and add. */
+    private static final boolean FMA = Lanes.FMA;
 
     static int token(int[] tokens, int row, int vocab) {
         int tok = tokens[row];
@@ -90,7 +92,8 @@ final class EmbeddingKernels {
                 FloatVector sg = g.mul(scale);
                 FloatVector.fromArray(S, dwte, w + c).add(sg).intoArray(dwte, w + c);
                 FloatVector.fromArray(S, dwpe, p + c).add(sg).intoArray(dwpe, p + c);
-                acc = g.fma(FloatVector.fromArray(S, wte, w + c).add(FloatVector.fromArray(S, wpe, p + c)), acc);
+                FloatVector e = FloatVector.fromArray(S, wte, w + c).add(FloatVector.fromArray(S, wpe, p + c));
+                acc = FMA ? g.fma(e, acc) : g.mul(e).add(acc);
             }
             acc.intoArray(lanes, 0);
             dscale += Lanes.sum(lanes);

@@ -48,6 +48,14 @@ final class Exp {
     private static final float E5 = 0.00837415549904108f;
     private static final float E6 = 0.0013843643246218562f;
 
+    // The clamp bounds and the polynomial for e⁻ʳ (odd coefficients negated), as constants: C2 does not fold a
+    // negated constant (it emits a load, a sign flip and a broadcast per use, inside the loop).
+    private static final float NEG_X_MAX = -X_MAX;
+    private static final float NE1 = -E1;
+    private static final float NE3 = -E3;
+    private static final float NE5 = -E5;
+    private static final int EXPONENT_BIAS = 127;
+
     /** eˣ of every lane. */
     static FloatVector exp(FloatVector x) {
         return scaled(x, 1f);
@@ -55,16 +63,65 @@ final class Exp {
 
     /** scale·eˣ of every lane, {@code scale} folded into the polynomial. */
     static FloatVector scaled(FloatVector x, float scale) {
-        FloatVector xc = Erf.clamp(x, X_MAX);
-        FloatVector shifted = xc.fma(LOG2E, MAGIC);
-        FloatVector n = shifted.sub(MAGIC);
-        FloatVector r = n.fma(x.broadcast(-LN2_HI), xc);
-        r = n.fma(x.broadcast(-LN2_LO), r);
-        FloatVector e = r.fma(scale * E6, scale * E5).fma(r, x.broadcast(scale * E4))
-                .fma(r, x.broadcast(scale * E3)).fma(r, x.broadcast(scale * E2)).fma(r, x.broadcast(scale * E1))
-                .fma(r, x.broadcast(scale * E0));
-        IntVector twoToN = shifted.reinterpretAsInts().add(127 - Float.floatToRawIntBits(MAGIC))
+        FloatVector xc = Erf.clamp(x, NEG_X_MAX, X_MAX);
+        FloatVector shifted;
+        FloatVector e;
+        if (Lanes.FMA) {
+            shifted = xc.fma(LOG2E, MAGIC);
+            FloatVector n = shifted.sub(MAGIC);
+            FloatVector r = n.fma(x.broadcast(-LN2_HI), xc);
+            r = n.fma(x.broadcast(-LN2_LO), r);
+            e = r.fma(scale * E6, scale * E5).fma(r, x.broadcast(scale * E4))
+                    .fma(r, x.broadcast(scale * E3)).fma(r, x.broadcast(scale * E2)).fma(r, x.broadcast(scale * E1))
+                    .fma(r, x.broadcast(scale * E0));
+        } else { // multiply, then add (see Lanes.FMA); n·LN2_HI is not exact then: a few ulps
+            shifted = xc.mul(LOG2E).add(MAGIC);
+            FloatVector n = shifted.sub(MAGIC);
+            FloatVector r = xc.sub(n.mul(LN2_HI)).sub(n.mul(LN2_LO));
+            e = r.mul(scale * E6).add(scale * E5).mul(r).add(scale * E4).mul(r).add(scale * E3).mul(r)
+                    .add(scale * E2).mul(r).add(scale * E1).mul(r).add(scale * E0);
+        }
+        IntVector twoToN = shifted.reinterpretAsInts().add(EXPONENT_BIAS - Float.floatToRawIntBits(MAGIC))
                 .lanewise(VectorOperators.LSHL, 23);
         return e.mul(twoToN.reinterpretAsFloats());
+    }
+
+    /**
+     * scale·e⁻ᵗ of every lane for t ≥ 0 (or NaN), such as t = z² for erf' = 2/√π·e^(−z²): the same bits as
+     * {@code scaled(t.neg(), scale)}, with one bound to clamp instead of two and no negation.
+     */
+    static FloatVector negated(FloatVector t, float scale) {
+        return negatedBelowXMax(Erf.clampAbove(t, X_MAX), scale);
+    }
+
+    /**
+     * {@link #negated} for 0 ≤ t ≤ X_MAX (or NaN), with no clamp: for t = a² where a is clamped already
+     * ({@link Erf#magnitude}). With n = round(t/ln 2) and r = t − n·ln 2, e⁻ᵗ = E(−r)·2⁻ⁿ, and E(−r) is the
+     * polynomial with its odd coefficients negated; each step of that Horner sum is the negation of the same
+     * step for −t, exactly.
+     */
+    static FloatVector negatedBelowXMax(FloatVector t, float scale) {
+        FloatVector shifted;
+        FloatVector e;
+        if (Lanes.FMA) {
+            shifted = t.fma(LOG2E, MAGIC);
+            FloatVector n = shifted.sub(MAGIC);
+            FloatVector r = n.fma(t.broadcast(-LN2_HI), t);
+            r = n.fma(t.broadcast(-LN2_LO), r);
+            e = r.fma(scale * E6, scale * NE5).fma(r, t.broadcast(scale * E4))
+                    .fma(r, t.broadcast(scale * NE3)).fma(r, t.broadcast(scale * E2)).fma(r, t.broadcast(scale * NE1))
+                    .fma(r, t.broadcast(scale * E0));
+        } else { // multiply, then add (see Lanes.FMA)
+            shifted = t.mul(LOG2E).add(MAGIC);
+            FloatVector n = shifted.sub(MAGIC);
+            FloatVector r = t.sub(n.mul(LN2_HI)).sub(n.mul(LN2_LO));
+            e = r.mul(scale * E6).add(scale * NE5).mul(r).add(scale * E4).mul(r).add(scale * NE3).mul(r)
+                    .add(scale * E2).mul(r).add(scale * NE1).mul(r).add(scale * E0);
+        }
+        // 2⁻ⁿ: exponent field 127 − n, from the integer n in the low bits of `shifted`
+        IntVector bits = shifted.reinterpretAsInts();
+        IntVector twoToMinusN = bits.broadcast(EXPONENT_BIAS + Float.floatToRawIntBits(MAGIC)).sub(bits)
+                .lanewise(VectorOperators.LSHL, 23);
+        return e.mul(twoToMinusN.reinterpretAsFloats());
     }
 }

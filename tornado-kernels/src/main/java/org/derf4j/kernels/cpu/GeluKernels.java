@@ -20,6 +20,8 @@ final class GeluKernels {
     }
 
     private static final VectorSpecies<Float> S = Lanes.S;
+    /** {@link Lanes#FMA}: fma, or multiply and add. */
+    private static final boolean FMA = Lanes.FMA;
     /** √(2/π). */
     private static final float K = 0.7978845608028654f;
     private static final float CUBIC = 0.044715f;
@@ -50,7 +52,8 @@ final class GeluKernels {
         int i = from;
         for (int bound = from + S.loopBound(to - from); i < bound; i += S.length()) {
             FloatVector v = FloatVector.fromArray(S, x, i);
-            FloatVector e = Exp.exp(v.mul(v).fma(-2 * K * CUBIC, -2 * K).mul(v));
+            FloatVector v2 = v.mul(v);
+            FloatVector e = Exp.exp((FMA ? v2.fma(-2 * K * CUBIC, -2 * K) : v2.mul(-2 * K * CUBIC).add(-2 * K)).mul(v));
             v.div(e.add(1f)).intoArray(out, i);
         }
         forwardReference(out, x, i, to);
@@ -63,11 +66,15 @@ final class GeluKernels {
         for (int bound = from + S.loopBound(to - from); i < bound; i += S.length()) {
             FloatVector v = FloatVector.fromArray(S, x, i);
             FloatVector v2 = v.mul(v);
-            FloatVector e = Exp.exp(v2.fma(-2 * K * CUBIC, -2 * K).mul(v));
+            FloatVector e = Exp.exp((FMA ? v2.fma(-2 * K * CUBIC, -2 * K) : v2.mul(-2 * K * CUBIC).add(-2 * K)).mul(v));
             FloatVector sigma = ones.div(e.add(1f));
-            FloatVector twoXDudx = v2.fma(6 * K * CUBIC, 2 * K).mul(v); // 2x·u' = 2K·x·(1 + 3·CUBIC·x²)
-            FloatVector grad = e.mul(sigma).fma(twoXDudx, ones).mul(sigma);
-            FloatVector.fromArray(S, dout, i).fma(grad, FloatVector.fromArray(S, dx, i)).intoArray(dx, i);
+            // 2x·u' = 2K·x·(1 + 3·CUBIC·x²)
+            FloatVector twoXDudx = (FMA ? v2.fma(6 * K * CUBIC, 2 * K) : v2.mul(6 * K * CUBIC).add(2 * K)).mul(v);
+            FloatVector es = e.mul(sigma);
+            FloatVector grad = (FMA ? es.fma(twoXDudx, ones) : es.mul(twoXDudx).add(ones)).mul(sigma);
+            FloatVector d = FloatVector.fromArray(S, dout, i);
+            FloatVector dxi = FloatVector.fromArray(S, dx, i);
+            (FMA ? d.fma(grad, dxi) : d.mul(grad).add(dxi)).intoArray(dx, i);
         }
         backwardReference(dx, dout, x, i, to);
     }

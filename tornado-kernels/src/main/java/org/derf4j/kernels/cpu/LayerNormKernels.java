@@ -23,6 +23,8 @@ final class LayerNormKernels {
     }
 
     private static final VectorSpecies<Float> S = Lanes.S;
+    /** {@link Lanes#FMA}: fma, or multiply and add. */
+    private static final boolean FMA = Lanes.FMA;
 
     // out = (x − mean)·rstd·gamma + beta; saves mean[N], rstd[N]
     static void forwardReference(float[] out, float[] mean, float[] rstd, float[] x, float[] gamma, float[] beta,
@@ -125,15 +127,16 @@ final class LayerNormKernels {
             acc = FloatVector.zero(S);
             for (int c = 0; c < bound; c += S.length()) {
                 FloatVector d = FloatVector.fromArray(S, x, o + c).sub(m);
-                acc = d.fma(d, acc);
+                acc = FMA ? d.fma(d, acc) : d.mul(d).add(acc);
             }
             acc.intoArray(lanes, 0);
             float s = rstd(sumSquaredDeviations(x, o, m, bound, C, Lanes.sum(lanes)) / C, eps);
             // pass 3: normalize, scale, shift
             for (int c = 0; c < bound; c += S.length()) {
-                FloatVector.fromArray(S, x, o + c).sub(m).mul(s)
-                        .fma(FloatVector.fromArray(S, gamma, c), FloatVector.fromArray(S, beta, c))
-                        .intoArray(out, o + c);
+                FloatVector norm = FloatVector.fromArray(S, x, o + c).sub(m).mul(s);
+                FloatVector g = FloatVector.fromArray(S, gamma, c);
+                FloatVector b = FloatVector.fromArray(S, beta, c);
+                (FMA ? norm.fma(g, b) : norm.mul(g).add(b)).intoArray(out, o + c);
             }
             normalize(out, x, o, m, s, gamma, beta, bound, C);
             mean[row] = m;
@@ -156,7 +159,7 @@ final class LayerNormKernels {
                 FloatVector dnorm = FloatVector.fromArray(S, dout, o + c).mul(FloatVector.fromArray(S, gamma, c));
                 FloatVector norm = FloatVector.fromArray(S, x, o + c).sub(m).mul(s);
                 sumDnorm = sumDnorm.add(dnorm);
-                sumDnormNorm = dnorm.fma(norm, sumDnormNorm);
+                sumDnormNorm = FMA ? dnorm.fma(norm, sumDnormNorm) : dnorm.mul(norm).add(sumDnormNorm);
             }
             sumDnorm.intoArray(lanes, 0);
             float dnormMean = sumDnorm(dout, gamma, o, bound, C, Lanes.sum(lanes)) / C;
@@ -168,9 +171,11 @@ final class LayerNormKernels {
                 FloatVector d = FloatVector.fromArray(S, dout, o + c);
                 FloatVector dnorm = d.mul(FloatVector.fromArray(S, gamma, c));
                 FloatVector norm = FloatVector.fromArray(S, x, o + c).sub(m).mul(s);
-                dnorm.sub(dnormMean).sub(norm.mul(dnormNormMean)).fma(ss, FloatVector.fromArray(S, dx, o + c))
-                        .intoArray(dx, o + c);
-                d.fma(norm, FloatVector.fromArray(S, dgamma, c)).intoArray(dgamma, c);
+                FloatVector g = dnorm.sub(dnormMean).sub(norm.mul(dnormNormMean));
+                FloatVector dxc = FloatVector.fromArray(S, dx, o + c);
+                (FMA ? g.fma(ss, dxc) : g.mul(ss).add(dxc)).intoArray(dx, o + c);
+                FloatVector dgc = FloatVector.fromArray(S, dgamma, c);
+                (FMA ? d.fma(norm, dgc) : d.mul(norm).add(dgc)).intoArray(dgamma, c);
                 d.add(FloatVector.fromArray(S, dbeta, c)).intoArray(dbeta, c);
             }
             backwardRow(dx, dgamma, dbeta, dout, x, m, s, gamma, dnormMean, dnormNormMean, o, bound, C);

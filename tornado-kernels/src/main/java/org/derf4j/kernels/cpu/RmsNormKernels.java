@@ -21,6 +21,8 @@ final class RmsNormKernels {
     }
 
     private static final VectorSpecies<Float> S = Lanes.S;
+    /** {@link Lanes#FMA}: fma, or multiply and add. */
+    private static final boolean FMA = Lanes.FMA;
 
     // out = x·rstd·gamma, rstd = 1/sqrt(mean(x²) + eps); saves rstd[N]
     static void forwardReference(float[] out, float[] rstd, float[] x, float[] gamma, float eps, int C, int from,
@@ -89,7 +91,7 @@ final class RmsNormKernels {
             FloatVector acc = FloatVector.zero(S);
             for (int c = 0; c < bound; c += S.length()) {
                 FloatVector v = FloatVector.fromArray(S, x, o + c);
-                acc = v.fma(v, acc);
+                acc = FMA ? v.fma(v, acc) : v.mul(v).add(acc);
             }
             acc.intoArray(lanes, 0);
             float s = rstd(sumSquares(x, o, bound, C, Lanes.sum(lanes)), eps, C);
@@ -113,7 +115,8 @@ final class RmsNormKernels {
             FloatVector acc = FloatVector.zero(S);
             for (int c = 0; c < bound; c += S.length()) {
                 FloatVector dnorm = FloatVector.fromArray(S, dout, o + c).mul(FloatVector.fromArray(S, gamma, c));
-                acc = dnorm.fma(FloatVector.fromArray(S, x, o + c), acc);
+                FloatVector xc = FloatVector.fromArray(S, x, o + c);
+                acc = FMA ? dnorm.fma(xc, acc) : dnorm.mul(xc).add(acc);
             }
             acc.intoArray(lanes, 0);
             float dnormNormMean = sumDnormNorm(dout, x, s, gamma, o, bound, C, Lanes.sum(lanes) * s) / C;
@@ -122,9 +125,11 @@ final class RmsNormKernels {
             for (int c = 0; c < bound; c += S.length()) {
                 FloatVector d = FloatVector.fromArray(S, dout, o + c);
                 FloatVector norm = FloatVector.fromArray(S, x, o + c).mul(s);
-                d.mul(FloatVector.fromArray(S, gamma, c)).sub(norm.mul(dnormNormMean))
-                        .fma(ss, FloatVector.fromArray(S, dx, o + c)).intoArray(dx, o + c);
-                d.fma(norm, FloatVector.fromArray(S, dgamma, c)).intoArray(dgamma, c);
+                FloatVector g = d.mul(FloatVector.fromArray(S, gamma, c)).sub(norm.mul(dnormNormMean));
+                FloatVector dxc = FloatVector.fromArray(S, dx, o + c);
+                (FMA ? g.fma(ss, dxc) : g.mul(ss).add(dxc)).intoArray(dx, o + c);
+                FloatVector dgc = FloatVector.fromArray(S, dgamma, c);
+                (FMA ? d.fma(norm, dgc) : d.mul(norm).add(dgc)).intoArray(dgamma, c);
             }
             backwardRow(dx, dgamma, dout, x, s, gamma, dnormNormMean, o, bound, C);
         }

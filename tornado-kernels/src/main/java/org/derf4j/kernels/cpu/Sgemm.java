@@ -25,8 +25,8 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Memory: each thread owns one set of packing buffers ({@link Panels}: an MC×KC A block, one tile and up
  * to two KC×NC B blocks), made the first time the thread needs them and kept for its life. A call allocates
- * nothing, and a thread's footprint is fixed whatever the shapes: with 512-bit vectors about 4 MiB for a
- * thread that drives a team, 2 MiB for one that calls {@link #multiply}, 100 KiB for a team worker. So
+ * nothing, and a thread's footprint is fixed whatever the shapes and the width: about 4 MiB for a
+ * thread that drives a team, 2 MiB for one that calls {@link #multiply}, 130 KiB for a team worker. So
  * {@link #multiply} can run inside another kernel's team chunk. A team multiply packs B into the calling
  * thread's B buffers, which the team then reads.
  *
@@ -48,19 +48,39 @@ final class Sgemm {
         TN
     }
 
-    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Float> S = Lanes.S;
+    /** {@link Lanes#FMA}, tested inline at every fma: see there. */
+    private static final boolean FMA = Lanes.FMA;
     private static final int L = S.length();
     /**
-     * Micro-tile: MR rows of C × NR columns, in MR·NR/L vector registers. 6×32 (12 accumulators) tied 8×32 and
-     * beat 4×48 and 12×32 by 3-8% in the whole GEMM on Zen 5, with the fewest registers.
+     * Micro-tile: MR rows of C × NR = 2 vectors of columns, held in MR·2 accumulators, chosen by the register
+     * file ({@link Lanes#REGISTERS}). A step of k needs the accumulators, the 2 vectors of B and the broadcasts
+     * of A that C2 schedules ahead (it loads up to 3-4 before their FMAs, and no register pressure stops it).
+     * <ul>
+     *   <li>32 registers (AVX-512, NEON): 6×2, 12 accumulators. 6×32 tied 8×32 and beat 4×48 and 12×32 by 3-8%
+     *       in the whole GEMM on Zen 5 (AVX-512), with the fewest registers.</li>
+     *   <li>16 registers (AVX2, AVX, SSE): 4×2, 8 accumulators, the most that C2 keeps in registers. In C2's code on
+     *       AVX2 (Zen 3), 6×2 and 5×2 kept one accumulator on the stack (a reload, FMA and store per k, a chain
+     *       of ~10 cycles where the 12 FMAs need 6); 4×2 and 3×3 spill nothing. 4×2 is the one whose NR divides
+     *       the usual widths. Unrolling k by 2 by hand made C2 hoist the second step's loads and spill: no.</li>
+     * </ul>
      */
-    private static final int MR = 6;
+    private static final int MR = Lanes.REGISTERS >= 32 ? 6 : 4;
     private static final int NR = 2 * L;
-    /** Depth of a packed block: a KC×NR B panel (32 KiB at 512 bits) stays in L1 while A panels stream through it. */
-    private static final int KC = 256;
-    /** Rows of a packed A block: MC×KC floats (96 KiB) stay in L2; also the rows of one team piece. */
-    private static final int MC = 16 * MR;
-    /** Columns of a packed B block: KC×NC floats (2 MiB at 512 bits), shared from L3. */
+    /**
+     * Depth of a packed block: a KC×NR B panel of 32 KiB (KC = 256 at 512 bits, 512 at 256, 1024 at 128), which
+     * stays in L1 or next to it while A panels stream through it. Deeper blocks also mean fewer passes over C
+     * (one load and store of every C tile per block). At 256 bits (AVX2, Zen 3) KC = 512 ran the 2048³ GEMM at
+     * 104-121 GFLOP/s against 79-94 with 256 (best of 3 runs each, alternated); 256 at 512 bits is what Zen 5 ran.
+     */
+    private static final int KC = 32 * 1024 / Float.BYTES / NR;
+    /**
+     * Rows of a packed A block: 16 tiles of MR rows, fewer where MC×KC floats would pass 128 KiB, so that the
+     * block stays in L2 (96 KiB for 6-row tiles at 512 bits, as tuned on Zen 5; 128 KiB for 4-row tiles at 256);
+     * also the rows of one team piece.
+     */
+    private static final int MC = MR * Math.clamp(128 * 1024 / Float.BYTES / KC / MR, 1, 16);
+    /** Columns of a packed B block: KC×NC floats (2 MiB at any width), shared from L3. */
     private static final int NC = 64 * NR;
     /** Below this many multiply-adds, a team multiply runs on the calling thread: a dispatch would cost more. */
     private static final long TEAM_MIN_WORK = 1L << 20;
@@ -286,47 +306,53 @@ final class Sgemm {
     /**
      * Panels [from, to) of a source {@code extent} wide along x and kc deep, each {@code width} wide and k-major:
      * {@code dst[x0·kc + k·width + (x − x0)] = src[s + x·xStride + k·kStride]} for the panel starting at
-     * x0, zero past the extent. A and B share it; only the strides differ.
+     * x0, zero past the extent. A and B share it; only the strides differ. Whole panels are copied by loops of
+     * constant length, which C2 unrolls: a panel row of whole vectors (B's, x along the source rows) as vectors,
+     * one of MR floats (A's, transposed) or a transposing copy element by element, k by k, so that the reads
+     * run along the source rows and the writes are contiguous. System.arraycopy of 4 to 16 floats, and a
+     * transposing copy row by row (writes strided by the panel width) had made packing a third of the time of
+     * the 64×64×64 products of attention. A partial last panel takes the plain loops, and zeros.
      */
     private static void pack(float[] src, int s, int xStride, int kStride, int extent, int width, int kc, int from,
                              int to, float[] dst) {
-        int end = Math.min(to * width, extent);
-        if (xStride == 1 && width >= L) {
-            // Panel rows of whole vectors (B's): k outermost, so that the reads run along the source rows.
-            for (int k = 0; k < kc; k++) {
-                for (int x0 = from * width; x0 < end; x0 += width) {
-                    copyPanelRow(src, s, kStride, extent, width, kc, x0, k, dst);
-                }
-            }
-        } else if (xStride == 1) {
-            // Narrow panel rows (A's MR floats): panel by panel, so that the writes are contiguous.
-            for (int x0 = from * width; x0 < end; x0 += width) {
-                for (int k = 0; k < kc; k++) {
-                    copyPanelRow(src, s, kStride, extent, width, kc, x0, k, dst);
-                }
-            }
-        } else {
-            for (int x0 = from * width; x0 < end; x0 += width) {
-                for (int x = x0; x < Math.min(x0 + width, extent); x++) {
-                    int sx = s + x * xStride;
-                    int d = x0 * kc + x - x0;
-                    for (int k = 0; k < kc; k++) {
-                        dst[d + k * width] = src[sx + k * kStride];
-                    }
-                }
+        int full = Math.min(to, extent / width);
+        for (int p = from; p < full; p++) {
+            int x0 = p * width;
+            if (width == NR) {
+                packPanel(src, s + x0 * xStride, xStride, kStride, NR, kc, dst, x0 * kc);
+            } else {
+                packPanel(src, s + x0 * xStride, xStride, kStride, MR, kc, dst, x0 * kc);
             }
         }
-        int last = (to - 1) * width;
-        if (extent - last < width) {
+        for (int p = Math.max(from, full); p < to; p++) {
+            int x0 = p * width;
             for (int k = 0; k < kc; k++) {
-                Arrays.fill(dst, last * kc + k * width + extent - last, last * kc + (k + 1) * width, 0f);
+                int d = x0 * kc + k * width;
+                for (int x = x0; x < Math.min(x0 + width, extent); x++) {
+                    dst[d + x - x0] = src[s + x * xStride + k * kStride];
+                }
+                Arrays.fill(dst, d + extent - x0, d + width, 0f);
             }
         }
     }
 
-    private static void copyPanelRow(float[] src, int s, int kStride, int extent, int width, int kc, int x0, int k,
-                                     float[] dst) {
-        System.arraycopy(src, s + k * kStride + x0, dst, x0 * kc + k * width, Math.min(width, extent - x0));
+    // One whole panel, width = NR or MR (a constant where C2 compiles it inline): dst[d + k·width + x] =
+    // src[s + x·xStride + k·kStride].
+    private static void packPanel(float[] src, int s, int xStride, int kStride, int width, int kc, float[] dst, int d) {
+        if (xStride == 1 && width % L == 0) {
+            for (int k = 0; k < kc; k++, d += width) {
+                for (int x = 0; x < width; x += L) {
+                    FloatVector.fromArray(S, src, s + k * kStride + x).intoArray(dst, d + x);
+                }
+            }
+        } else {
+            for (int k = 0; k < kc; k++, d += width) {
+                int sk = s + k * kStride;
+                for (int x = 0; x < width; x++) {
+                    dst[d + x] = src[sk + x * xStride];
+                }
+            }
+        }
     }
 
     // C block (+)= packed A block (mc rows) · B panels [from, to) of a block nc wide; cBlock is C[ic, jc].
@@ -353,35 +379,49 @@ final class Sgemm {
         }
     }
 
-    // C[MR,NR] (+)= Ap[MR,kc]·Bp[kc,NR]: MR·NR/L accumulators stay in registers; per k, NR/L vector loads of
-    // packed B, MR broadcasts of packed A, and MR·NR/L fmas. C is read and written inline, without a helper:
-    // C2 stops inlining calls in a method this big, and a vector passed to a call that is not inlined is
-    // boxed, an allocation per tile.
+    // C[MR,NR] (+)= Ap[MR,kc]·Bp[kc,NR], in the tile of MR rows the register file holds.
     private static void microKernel(float[] ap, int ai, float[] bp, int bi, int kc, float[] c, int ci, int ldc,
                                     boolean add) {
+        if (MR == 6) {
+            registerBlocked6x2(ap, ai, bp, bi, kc, c, ci, ldc, add);
+        } else {
+            registerBlocked4x2(ap, ai, bp, bi, kc, c, ci, ldc, add);
+        }
+    }
+
+    // C[6,NR] (+)= Ap[6,kc]·Bp[kc,NR]: 12 accumulators stay in registers; per k, 2 vector loads of packed B,
+    // 6 broadcasts of packed A, and 12 fmas. The loop steps the panel offsets themselves (C2 then computes no
+    // index from k). C is read and written inline, without a helper: C2 stops inlining calls in a method this
+    // big, and a vector passed to a call that is not inlined is boxed, an allocation per tile.
+    private static void registerBlocked6x2(float[] ap, int ai, float[] bp, int bi, int kc, float[] c, int ci,
+                                           int ldc, boolean add) {
         FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S);
         FloatVector c10 = FloatVector.zero(S), c11 = FloatVector.zero(S);
         FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S);
         FloatVector c30 = FloatVector.zero(S), c31 = FloatVector.zero(S);
         FloatVector c40 = FloatVector.zero(S), c41 = FloatVector.zero(S);
         FloatVector c50 = FloatVector.zero(S), c51 = FloatVector.zero(S);
-        for (int k = 0; k < kc; k++) {
-            int a = ai + k * MR;
-            int b = bi + k * NR;
+        for (int a = ai, b = bi, end = ai + kc * 6; a < end; a += 6, b += NR) {
             FloatVector b0 = FloatVector.fromArray(S, bp, b);
             FloatVector b1 = FloatVector.fromArray(S, bp, b + L);
             FloatVector a0 = FloatVector.broadcast(S, ap[a]);
-            c00 = a0.fma(b0, c00); c01 = a0.fma(b1, c01);
+            c00 = FMA ? a0.fma(b0, c00) : a0.mul(b0).add(c00);
+            c01 = FMA ? a0.fma(b1, c01) : a0.mul(b1).add(c01);
             FloatVector a1 = FloatVector.broadcast(S, ap[a + 1]);
-            c10 = a1.fma(b0, c10); c11 = a1.fma(b1, c11);
+            c10 = FMA ? a1.fma(b0, c10) : a1.mul(b0).add(c10);
+            c11 = FMA ? a1.fma(b1, c11) : a1.mul(b1).add(c11);
             FloatVector a2 = FloatVector.broadcast(S, ap[a + 2]);
-            c20 = a2.fma(b0, c20); c21 = a2.fma(b1, c21);
+            c20 = FMA ? a2.fma(b0, c20) : a2.mul(b0).add(c20);
+            c21 = FMA ? a2.fma(b1, c21) : a2.mul(b1).add(c21);
             FloatVector a3 = FloatVector.broadcast(S, ap[a + 3]);
-            c30 = a3.fma(b0, c30); c31 = a3.fma(b1, c31);
+            c30 = FMA ? a3.fma(b0, c30) : a3.mul(b0).add(c30);
+            c31 = FMA ? a3.fma(b1, c31) : a3.mul(b1).add(c31);
             FloatVector a4 = FloatVector.broadcast(S, ap[a + 4]);
-            c40 = a4.fma(b0, c40); c41 = a4.fma(b1, c41);
+            c40 = FMA ? a4.fma(b0, c40) : a4.mul(b0).add(c40);
+            c41 = FMA ? a4.fma(b1, c41) : a4.mul(b1).add(c41);
             FloatVector a5 = FloatVector.broadcast(S, ap[a + 5]);
-            c50 = a5.fma(b0, c50); c51 = a5.fma(b1, c51);
+            c50 = FMA ? a5.fma(b0, c50) : a5.mul(b0).add(c50);
+            c51 = FMA ? a5.fma(b1, c51) : a5.mul(b1).add(c51);
         }
         if (add) {
             c00 = c00.add(FloatVector.fromArray(S, c, ci));
@@ -403,6 +443,46 @@ final class Sgemm {
         c30.intoArray(c, ci + 3 * ldc); c31.intoArray(c, ci + 3 * ldc + L);
         c40.intoArray(c, ci + 4 * ldc); c41.intoArray(c, ci + 4 * ldc + L);
         c50.intoArray(c, ci + 5 * ldc); c51.intoArray(c, ci + 5 * ldc + L);
+    }
+
+    // C[4,NR] (+)= Ap[4,kc]·Bp[kc,NR]: as registerBlocked6x2 with 8 accumulators; per k 2 loads, 4 broadcasts,
+    // 8 fmas, and 3 instructions of loop (19 in all in C2's code on AVX2).
+    private static void registerBlocked4x2(float[] ap, int ai, float[] bp, int bi, int kc, float[] c, int ci,
+                                           int ldc, boolean add) {
+        FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S);
+        FloatVector c10 = FloatVector.zero(S), c11 = FloatVector.zero(S);
+        FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S);
+        FloatVector c30 = FloatVector.zero(S), c31 = FloatVector.zero(S);
+        for (int a = ai, b = bi, end = ai + kc * 4; a < end; a += 4, b += NR) {
+            FloatVector b0 = FloatVector.fromArray(S, bp, b);
+            FloatVector b1 = FloatVector.fromArray(S, bp, b + L);
+            FloatVector a0 = FloatVector.broadcast(S, ap[a]);
+            c00 = FMA ? a0.fma(b0, c00) : a0.mul(b0).add(c00);
+            c01 = FMA ? a0.fma(b1, c01) : a0.mul(b1).add(c01);
+            FloatVector a1 = FloatVector.broadcast(S, ap[a + 1]);
+            c10 = FMA ? a1.fma(b0, c10) : a1.mul(b0).add(c10);
+            c11 = FMA ? a1.fma(b1, c11) : a1.mul(b1).add(c11);
+            FloatVector a2 = FloatVector.broadcast(S, ap[a + 2]);
+            c20 = FMA ? a2.fma(b0, c20) : a2.mul(b0).add(c20);
+            c21 = FMA ? a2.fma(b1, c21) : a2.mul(b1).add(c21);
+            FloatVector a3 = FloatVector.broadcast(S, ap[a + 3]);
+            c30 = FMA ? a3.fma(b0, c30) : a3.mul(b0).add(c30);
+            c31 = FMA ? a3.fma(b1, c31) : a3.mul(b1).add(c31);
+        }
+        if (add) {
+            c00 = c00.add(FloatVector.fromArray(S, c, ci));
+            c01 = c01.add(FloatVector.fromArray(S, c, ci + L));
+            c10 = c10.add(FloatVector.fromArray(S, c, ci + ldc));
+            c11 = c11.add(FloatVector.fromArray(S, c, ci + ldc + L));
+            c20 = c20.add(FloatVector.fromArray(S, c, ci + 2 * ldc));
+            c21 = c21.add(FloatVector.fromArray(S, c, ci + 2 * ldc + L));
+            c30 = c30.add(FloatVector.fromArray(S, c, ci + 3 * ldc));
+            c31 = c31.add(FloatVector.fromArray(S, c, ci + 3 * ldc + L));
+        }
+        c00.intoArray(c, ci); c01.intoArray(c, ci + L);
+        c10.intoArray(c, ci + ldc); c11.intoArray(c, ci + ldc + L);
+        c20.intoArray(c, ci + 2 * ldc); c21.intoArray(c, ci + 2 * ldc + L);
+        c30.intoArray(c, ci + 3 * ldc); c31.intoArray(c, ci + 3 * ldc + L);
     }
 
     private static void clearUnlessAccumulating(int M, int N, float[] c, int cOff, int ldc, boolean accumulate) {

@@ -5,6 +5,7 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
 import org.derf4j.kernels.Backend;
 import org.derf4j.kernels.BackendProvider;
+import org.derf4j.kernels.JvmSignals;
 
 /**
  * The {@code tornadovm} backend's entry in the registry. It is always registered, so that every build can
@@ -40,6 +41,7 @@ public final class TornadoBackendProvider implements BackendProvider {
             MethodHandle constructor = null;
             String unavailable;
             boolean onCpu = true;
+            JvmSignals.save(); // TornadoVM's OpenCL driver may replace the JVM's signal handlers as it starts
             try {
                 Class<?> backend = Class.forName("org.derf4j.kernels.tornadovm.TornadoBackend");
                 MethodHandles.Lookup lookup = MethodHandles.lookup();
@@ -57,6 +59,7 @@ public final class TornadoBackendProvider implements BackendProvider {
             } catch (Throwable e) {
                 unavailable = "the backend failed to load: " + e;
             }
+            JvmSignals.restore();
             CONSTRUCTOR = constructor;
             UNAVAILABLE = unavailable;
             ON_CPU = onCpu;

@@ -3,6 +3,7 @@ package org.derf4j.kernels.cpu;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import jdk.incubator.vector.FloatVector;
 import org.derf4j.kernels.HostTensor;
 import org.derf4j.kernels.Seeds;
 import org.derf4j.kernels.TorchReference;
@@ -10,8 +11,9 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * Our float erf, scalar and vector forms, against PyTorch's float64 erf on a dense sweep of [−10, 10] and
- * the special values, within the bound scripts/fit_functions.py claims; and erf', against double exp.
+ * Our float erf, scalar and vector rational forms and the exp form, against PyTorch's float64 erf on a dense sweep
+ * of [−10, 10] and the special values, within the bounds scripts/fit_functions.py claims; and erf', against
+ * double exp.
  */
 class ErfTest {
 
@@ -38,10 +40,23 @@ class ErfTest {
                 FloatFunctions.vector(x, Erf::erf), expected);
     }
 
+    /** The exp form, with a and e = e^(−a²) as the backward of Derf computes them. */
     @Test
-    void bothFormsAreOddAndKeepTheSignOfZero() {
+    void expFormIsWithinItsBoundOfPyTorch() {
+        FloatFunctions.assertWithin("erf, exp form " + FloatFunctions.S, Erf.EXP_FORM_MAX_ABS_ERROR, x,
+                FloatFunctions.vector(x, ErfTest::expForm), expected);
+    }
+
+    @Test
+    void everyFormIsOddAndKeepsTheSignOfZero() {
         FloatFunctions.assertOdd("erf, scalar", x, in -> FloatFunctions.scalar(in, Erf::erf));
         FloatFunctions.assertOdd("erf, vector", x, in -> FloatFunctions.vector(in, Erf::erf));
+        FloatFunctions.assertOdd("erf, exp form", x, in -> FloatFunctions.vector(in, ErfTest::expForm));
+    }
+
+    private static FloatVector expForm(FloatVector z) {
+        FloatVector a = Erf.magnitude(z);
+        return Erf.erf(z, a, Exp.negatedBelowXMax(a.mul(a), 1f));
     }
 
     /**

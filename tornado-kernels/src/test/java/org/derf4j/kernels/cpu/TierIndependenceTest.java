@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
+import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -117,10 +118,18 @@ class TierIndependenceTest {
         return print;
     }
 
+    /**
+     * The child runs with this JVM's HotSpot flags and derf4j properties, so that a run narrowed to another vector
+     * width (-XX:MaxVectorSize, -XX:UseAVX) or register file (-Dderf4j.cpu.registers) compares like with like.
+     */
     private static Process startInterpreterOnlyJvm(long seed) throws IOException {
         String java = ProcessHandle.current().info().command().orElseThrow();
-        List<String> command = new ArrayList<>(List.of(java, "-Xint", "--add-modules", "jdk.incubator.vector",
-                "-cp", System.getProperty("java.class.path"), TierIndependenceTest.class.getName(),
+        List<String> command = new ArrayList<>(List.of(java, "-Xint", "--add-modules", "jdk.incubator.vector"));
+        ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
+                .filter(a -> a.startsWith("-XX:MaxVectorSize") || a.startsWith("-XX:UseAVX")
+                        || a.startsWith("-XX:-UseFMA") || a.startsWith("-Dderf4j."))
+                .forEach(command::add);
+        command.addAll(List.of("-cp", System.getProperty("java.class.path"), TierIndependenceTest.class.getName(),
                 Long.toString(seed)));
         return new ProcessBuilder(command).start();
     }

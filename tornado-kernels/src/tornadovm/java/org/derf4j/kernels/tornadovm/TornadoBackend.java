@@ -2,10 +2,12 @@ package org.derf4j.kernels.tornadovm;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Consumer;
 import org.derf4j.kernels.AbstractBackend;
 import org.derf4j.kernels.DType;
 import org.derf4j.kernels.Executable;
 import org.derf4j.kernels.Graph;
+import org.derf4j.kernels.JvmSignals;
 import uk.ac.manchester.tornado.api.TornadoRuntime;
 import uk.ac.manchester.tornado.api.common.TornadoDevice;
 import uk.ac.manchester.tornado.api.enums.TornadoDeviceType;
@@ -156,14 +158,20 @@ public final class TornadoBackend extends AbstractBackend<TornadoTensor> {
 
     @Override
     protected Executable compileChecked(Graph graph) {
-        return compileChecked(List.of(graph)).getFirst();
+        return compileChecked(List.of(graph), line -> { }).getFirst();
     }
 
-    /** One execution plan for all the graphs, so that the tensors they share stay on the device between them. */
+    /**
+     * One execution plan for all the graphs, so that the tensors they share stay on the device between them; its
+     * kernels JIT-compiled here, announced on {@code progress}, not at their first execution.
+     */
     @Override
-    protected List<Executable> compileChecked(List<Graph> graphs) {
+    protected List<Executable> compileChecked(List<Graph> graphs, Consumer<String> progress) {
         TornadoProgram program = new TornadoProgram(this, ++programsCompiled, graphs, printKernels);
         programs.add(program);
+        progress.accept("compiling " + program.tasks() + " kernels (TornadoVM tasks) for " + describe(device) + "…");
+        program.precompile();
+        JvmSignals.restore(); // the driver's compiler ran (see JvmSignals)
         return program.executables();
     }
 

@@ -85,6 +85,8 @@ final class TornadoProgram {
     private final TornadoBackend backend;
     private final List<Graph> graphs;
     private final TornadoExecutionPlan plan;
+    /** Tasks in the plan, each a kernel TornadoVM compiles: the ops' launches, and the no-ops that hold buffers. */
+    private final int tasks;
     /** Plan indices: resident graph k is {@code k}, hub k is {@code residents + k}. */
     private final int residents;
     /** The resident graph that owns each buffer. */
@@ -170,6 +172,19 @@ final class TornadoProgram {
             segments.add(addSegments(parts, id, gi, compiled.get(gi), token, compiler, grids));
         }
         plan = plan(parts, token, grids, printKernels);
+        tasks = grids.keySet().size();
+    }
+
+    int tasks() {
+        return tasks;
+    }
+
+    /**
+     * JIT-compiles every task graph of the plan now, rather than on its first execution, so that a trainer's
+     * first step is not also the compilation (minutes on PoCL).
+     */
+    void precompile() {
+        plan.withPreCompilation();
     }
 
     /** Step 1: a graph's ops become launches; the compiler allocates the kernels' scratch buffers. */
