@@ -3,6 +3,7 @@ package org.derf4j.training;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.derf4j.kernels.AdamW;
 import org.derf4j.kernels.Backend;
 import org.derf4j.kernels.GradClip;
@@ -15,6 +16,11 @@ import org.derf4j.transformer.Safetensors;
  * AdamW over a model's parameters, with global gradient-norm clipping, entirely on the device: the update
  * graph computes the clip factor and applies it inside each AdamW op, and the host only uploads the
  * step's hyper-parameters (seven floats).
+ *
+ * <p>A <em>frozen</em> parameter (an ablation: α at its init, or Derf without its shift) keeps its value: it
+ * has no AdamW op and its gradient is left out of the clipped global norm, as if PyTorch had it with
+ * {@code requires_grad = False}. Its moments are still allocated (and stay zero), so that a checkpoint holds
+ * the same tensors whatever is frozen.
  */
 public final class AdamWOptimizer implements AutoCloseable {
 
@@ -33,6 +39,7 @@ public final class AdamWOptimizer implements AutoCloseable {
 
     private final Backend backend;
     private final List<Parameter> params;
+    private final Set<Parameter> frozen;
     private final Settings settings;
     private final List<Tensor> m = new ArrayList<>();
     private final List<Tensor> v = new ArrayList<>();
@@ -42,8 +49,17 @@ public final class AdamWOptimizer implements AutoCloseable {
     private final float[] hostClipStats = new float[2];
 
     public AdamWOptimizer(Backend backend, List<Parameter> params, Settings settings) {
+        this(backend, params, Set.of(), settings);
+    }
+
+    /** AdamW over {@code params}, leaving those in {@code frozen} (a subset) at their values. */
+    public AdamWOptimizer(Backend backend, List<Parameter> params, Set<Parameter> frozen, Settings settings) {
         this.backend = backend;
         this.params = List.copyOf(params);
+        if (!this.params.containsAll(frozen)) {
+            throw new IllegalArgumentException("AdamW: a frozen parameter is not among the optimised ones");
+        }
+        this.frozen = Set.copyOf(frozen);
         this.settings = settings;
         for (Parameter p : params) {
             m.add(backend.allocate("adam.m:" + p.name(), p.shape()));
@@ -53,13 +69,19 @@ public final class AdamWOptimizer implements AutoCloseable {
         clipStats = backend.allocate("grad.clip", 2);
     }
 
-    /** Records the update: the global norm and clip factor, then one AdamW op per parameter. */
+    /**
+     * Records the update: the global norm and clip factor, then one AdamW op per parameter; frozen parameters
+     * take part in neither.
+     */
     public void recordUpdate(Graph.Builder g) {
         g.input(hyper);
-        g.add(new GradClip(clipStats, settings.gradClip(), params.stream().map(Parameter::grad).toList()));
+        g.add(new GradClip(clipStats, settings.gradClip(),
+                params.stream().filter(p -> !frozen.contains(p)).map(Parameter::grad).toList()));
         for (int i = 0; i < params.size(); i++) {
             Parameter p = params.get(i);
-            g.add(new AdamW(p.value(), p.grad(), m.get(i), v.get(i), hyper, clipStats, p.decay()));
+            if (!frozen.contains(p)) {
+                g.add(new AdamW(p.value(), p.grad(), m.get(i), v.get(i), hyper, clipStats, p.decay()));
+            }
         }
     }
 

@@ -6,6 +6,9 @@ import java.awt.geom.Line2D;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.TreeMap;
+import java.util.function.Function;
+import java.util.function.ToDoubleFunction;
 import org.derf4j.kernels.Norm;
 import org.jfree.chart.ChartUtils;
 import org.jfree.chart.JFreeChart;
@@ -14,11 +17,18 @@ import org.jfree.chart.LegendItemCollection;
 import org.jfree.chart.axis.NumberAxis;
 import org.jfree.chart.plot.CombinedDomainXYPlot;
 import org.jfree.chart.plot.XYPlot;
-import org.jfree.chart.renderer.xy.XYLineAndShapeRenderer;
-import org.jfree.data.xy.XYSeries;
-import org.jfree.data.xy.XYSeriesCollection;
+import org.jfree.chart.renderer.xy.DeviationRenderer;
+import org.jfree.data.xy.YIntervalSeries;
+import org.jfree.data.xy.YIntervalSeriesCollection;
 
-/** The compare plot: train loss (smoothed) above, validation loss below, one colour per norm (JFreeChart). */
+/**
+ * The compare plot (JFreeChart), one colour per norm, each curve the mean over seeds with a band of ± one
+ * standard deviation around it:
+ * <ul>
+ *   <li>text: train loss (per step, smoothed) above, validation loss below;</li>
+ *   <li>the built-in task: train accuracy above, validation accuracy below (from the evaluations).</li>
+ * </ul>
+ */
 final class ComparePlot {
     private ComparePlot() {
     }
@@ -28,40 +38,87 @@ final class ComparePlot {
     /** Smoothing of the per-step train loss: an exponential moving average, as TensorBoard draws it. */
     private static final double SMOOTHING = 0.9;
 
-    static void write(Path file, List<CompareCommand.Run> runs, String title) throws IOException {
+    /** One panel: its axis label, and the curve it draws from a run's rows (step → value). */
+    record Panel(String label, Function<List<RunLog.Row>, TreeMap<Long, Double>> curve) {
+    }
+
+    static void write(Path file, List<CompareCommand.Run> runs, String title, boolean text) throws IOException {
+        List<Panel> panels = text
+                ? List.of(new Panel("train loss (EMA " + SMOOTHING + ")", ComparePlot::smoothedTrainLoss),
+                        new Panel("validation loss", rows -> evaluations(rows, "val", RunLog.Row::loss)))
+                : List.of(new Panel("train accuracy", rows -> evaluations(rows, "train", RunLog.Row::accuracy)),
+                        new Panel("validation accuracy", rows -> evaluations(rows, "val", RunLog.Row::accuracy)));
+        write(file, runs, title, panels);
+    }
+
+    static void write(Path file, List<CompareCommand.Run> runs, String title, List<Panel> panels) throws IOException {
         System.setProperty("java.awt.headless", "true");
-        XYSeriesCollection train = new XYSeriesCollection();
-        XYSeriesCollection val = new XYSeriesCollection();
         List<Norm> norms = runs.stream().map(CompareCommand.Run::norm).distinct().toList();
-        for (CompareCommand.Run run : runs) {
-            String key = run.norm().id() + " seed " + run.seed();
-            XYSeries t = new XYSeries(key);
-            XYSeries v = new XYSeries(key);
-            double ema = Double.NaN;
-            for (RunLog.Row row : run.rows()) {
-                if (row.split().equals("train") && !Double.isNaN(row.lr())) {
-                    ema = Double.isNaN(ema) ? row.loss() : SMOOTHING * ema + (1 - SMOOTHING) * row.loss();
-                    t.add(row.step(), ema);
-                } else if (row.split().equals("val")) {
-                    v.add(row.step(), row.loss());
-                }
-            }
-            train.addSeries(t);
-            val.addSeries(v);
-        }
         CombinedDomainXYPlot plot = new CombinedDomainXYPlot(new NumberAxis("step"));
-        plot.add(subplot(train, "train loss (EMA " + SMOOTHING + ")", runs, norms, false), 1);
-        plot.add(subplot(val, "validation loss", runs, norms, true), 1);
-        // One legend entry per norm, whatever the number of seeds and subplots.
+        for (Panel panel : panels) {
+            YIntervalSeriesCollection data = new YIntervalSeriesCollection();
+            for (Norm norm : norms) {
+                data.addSeries(band(norm.id(), runs.stream().filter(r -> r.norm() == norm)
+                        .map(r -> panel.curve().apply(r.rows())).toList()));
+            }
+            plot.add(subplot(data, panel.label(), norms), 1);
+        }
+        // One legend entry per norm, whatever the number of subplots.
         LegendItemCollection legend = new LegendItemCollection();
         for (Norm norm : norms) {
             legend.add(new LegendItem(norm.id(), null, null, null, new Line2D.Double(-10, 0, 10, 0), stroke(norms, norm),
                     color(norms, norm)));
         }
         plot.setFixedLegendItems(legend);
-        JFreeChart chart = new JFreeChart(title, JFreeChart.DEFAULT_TITLE_FONT, plot, true);
+        String seeds = runs.stream().map(CompareCommand.Run::seed).distinct().count() + " seeds";
+        JFreeChart chart = new JFreeChart(title + " (mean ± std over " + seeds + ")", JFreeChart.DEFAULT_TITLE_FONT,
+                plot, true);
         chart.setBackgroundPaint(Color.WHITE);
-        ChartUtils.saveChartAsPNG(file.toFile(), chart, 1000, 800);
+        ChartUtils.saveChartAsPNG(file.toFile(), chart, 900, 700);
+    }
+
+    /**
+     * The mean and ± one sample standard deviation, step by step, of the seeds' curves, at the steps every curve
+     * has (all of them, for runs of one config).
+     */
+    static YIntervalSeries band(String key, List<TreeMap<Long, Double>> curves) {
+        YIntervalSeries s = new YIntervalSeries(key);
+        if (curves.isEmpty()) {
+            return s;
+        }
+        for (Long step : curves.get(0).keySet()) {
+            if (curves.stream().allMatch(c -> c.containsKey(step))) {
+                double[] v = curves.stream().mapToDouble(c -> c.get(step)).toArray();
+                double mean = CompareReport.mean(v);
+                double std = CompareReport.std(v);
+                s.add(step, mean, mean - std, mean + std);
+            }
+        }
+        return s;
+    }
+
+    static TreeMap<Long, Double> smoothedTrainLoss(List<RunLog.Row> rows) {
+        TreeMap<Long, Double> out = new TreeMap<>();
+        double ema = Double.NaN;
+        for (RunLog.Row row : rows) {
+            if (row.split().equals("train") && !Double.isNaN(row.lr())) {
+                ema = Double.isNaN(ema) ? row.loss() : SMOOTHING * ema + (1 - SMOOTHING) * row.loss();
+                out.put(row.step(), ema);
+            }
+        }
+        return out;
+    }
+
+    /** A value of every evaluation of {@code split}; the last evaluation of a step wins. */
+    static TreeMap<Long, Double> evaluations(List<RunLog.Row> rows, String split,
+                                             ToDoubleFunction<RunLog.Row> value) {
+        TreeMap<Long, Double> out = new TreeMap<>();
+        for (RunLog.Row row : rows) {
+            if (CompareReport.isEval(row, split)) {
+                out.put(row.step(), value.applyAsDouble(row));
+            }
+        }
+        return out;
     }
 
     private static Color color(List<Norm> norms, Norm norm) {
@@ -74,15 +131,16 @@ final class ComparePlot {
                 : new BasicStroke(1.5f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER, 10f, new float[] {6f, 4f}, 0f);
     }
 
-    private static XYPlot subplot(XYSeriesCollection data, String label, List<CompareCommand.Run> runs,
-                                  List<Norm> norms, boolean points) {
+    private static XYPlot subplot(YIntervalSeriesCollection data, String label, List<Norm> norms) {
         NumberAxis y = new NumberAxis(label);
         y.setAutoRangeIncludesZero(false);
-        XYLineAndShapeRenderer r = new XYLineAndShapeRenderer(true, points);
+        DeviationRenderer r = new DeviationRenderer(true, false);
+        r.setAlpha(0.2f);
         r.setDrawSeriesLineAsPath(true); // one path per series, so a dash pattern runs along the whole curve
-        for (int i = 0; i < runs.size(); i++) {
-            r.setSeriesPaint(i, color(norms, runs.get(i).norm()));
-            r.setSeriesStroke(i, stroke(norms, runs.get(i).norm()));
+        for (int i = 0; i < norms.size(); i++) {
+            r.setSeriesPaint(i, color(norms, norms.get(i)));
+            r.setSeriesFillPaint(i, color(norms, norms.get(i)));
+            r.setSeriesStroke(i, stroke(norms, norms.get(i)));
         }
         XYPlot p = new XYPlot(data, null, y, r);
         p.setBackgroundPaint(Color.WHITE);

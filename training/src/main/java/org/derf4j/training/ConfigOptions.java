@@ -45,6 +45,10 @@ public final class ConfigOptions {
 
     @Option(names = "--alpha-final", description = "initial α of the final norm (derf, dyt)") Float alphaFinal;
 
+    @Option(names = "--embedding-scale", paramLabel = "S",
+            description = "initial scale on the embedding sum (derf, dyt; default √width, as the paper's code)")
+    Float embeddingScale;
+
     @Option(names = "--steps", description = "optimizer steps") Integer steps;
 
     @Option(names = "--batch", description = "sequences per micro-batch") Integer batch;
@@ -78,6 +82,23 @@ public final class ConfigOptions {
 
     @Option(names = "--seed", description = "seed of the weights and the data order") Long seed;
 
+    @Option(names = "--recipe", paramLabel = "NAME", description = {
+            "defaults for α and the optimiser: ours (default; what trains well at this scale) or paper (the Derf",
+            "paper's official nanoGPT code: α 1, lr 6e-4 → 6e-5, β2 0.95, weight decay 0.1, warm-up 1/300 of",
+            "--steps); options given beside it override it. See README, 'Recipes'."})
+    String recipe;
+
+    @Option(names = "--freeze-alpha", description = "ablation: keep α at its initial value (derf, dyt)")
+    Boolean freezeAlpha;
+
+    @Option(names = "--no-shift", description = "ablation: Derf without its shift s (s stays 0)")
+    Boolean noShift;
+
+    @Option(names = "--stats-every", paramLabel = "N",
+            description = "steps between per-layer statistics in metrics.jsonl (0: none; default "
+                    + TrainConfig.DEFAULT_STATS_EVERY + ")")
+    Integer statsEvery;
+
     /** The options given on the command line, by TrainConfig field name. */
     Map<String, Object> given() {
         Map<String, Object> m = new LinkedHashMap<>();
@@ -107,6 +128,11 @@ public final class ConfigOptions {
         put(m, "evalBatches", evalBatches);
         put(m, "checkpointEvery", checkpointEvery);
         put(m, "seed", seed);
+        put(m, "recipe", recipe == null ? null : Recipe.parse(recipe));
+        put(m, "freezeAlpha", freezeAlpha);
+        put(m, "noShift", noShift);
+        put(m, "statsEvery", statsEvery);
+        put(m, "embeddingScale", embeddingScale);
         return m;
     }
 
@@ -116,10 +142,22 @@ public final class ConfigOptions {
         }
     }
 
-    /** The defaults for the data kind, with the given options on top. */
+    /** The defaults for the data kind and the recipe, with the given options on top. */
     public TrainConfig resolve() {
-        TrainConfig base = data == null ? TrainConfig.modularDefaults() : TrainConfig.textDefaults(data);
-        return base.with(given());
+        return resolve(Map.of());
+    }
+
+    /**
+     * Like {@link #resolve()}, with a command's own defaults ({@code taskDefaults}, by field name) between the
+     * data kind's and the recipe's: what {@code compare} sets for the built-in task.
+     */
+    TrainConfig resolve(Map<String, Object> taskDefaults) {
+        TrainConfig task = (data == null ? TrainConfig.modularDefaults() : TrainConfig.textDefaults(data))
+                .with(taskDefaults);
+        Map<String, Object> given = given();
+        Recipe chosen = (Recipe) given.getOrDefault("recipe", Recipe.OURS);
+        int runSteps = (Integer) given.getOrDefault("steps", task.steps());
+        return chosen.apply(task, runSteps).with(given);
     }
 
     /**

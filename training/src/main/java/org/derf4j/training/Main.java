@@ -10,7 +10,8 @@ import picocli.CommandLine.Command;
 /** The {@code ./derf} command line: train, sample, compare, devices. */
 @Command(name = "derf", mixinStandardHelpOptions = true, version = "derf4j 0.1.0",
         description = "Train normalization-free Transformers (Derf, DyT) and their LayerNorm/RMSNorm peers.",
-        subcommands = {TrainCommand.class, SampleCommand.class, CompareCommand.class, DevicesCommand.class})
+        subcommands = {TrainCommand.class, SampleCommand.class, CompareCommand.class, PlotCommand.class,
+                DevicesCommand.class})
 public final class Main {
 
     public static void main(String[] args) {

@@ -11,8 +11,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
 
 /**
  * A run's metrics: appended to {@code metrics.jsonl} in the run directory (one JSON object per line),
@@ -23,11 +27,18 @@ public final class RunLog implements AutoCloseable {
 
     /**
      * One measurement: split is "train" or "val"; accuracy, the gradient norm, lr and throughput are NaN where
-     * not measured.
+     * not measured; {@code stats} holds a training step's per-layer statistics ({@link LayerStats}), or nothing.
      */
     public record Row(long step, String split, double loss, double accuracy, double gradNorm, double lr,
-                      double tokensPerSecond) {
+                      double tokensPerSecond, Map<String, Double> stats) {
+        public Row {
+            stats = Collections.unmodifiableMap(new LinkedHashMap<>(stats));
+        }
     }
+
+    /** The fields of a row that are not statistics. */
+    private static final Set<String> BASE_FIELDS = Set.of("step", "split", "loss", "accuracy", "grad_norm", "lr",
+            "tokens_per_s");
 
     private final List<Row> rows = new ArrayList<>();
     private final BufferedWriter out;
@@ -74,7 +85,13 @@ public final class RunLog implements AutoCloseable {
      */
     public void train(long step, int steps, double loss, double gradNorm, double lr, double tokensPerSecond,
                       double etaSeconds) {
-        record(new Row(step, "train", loss, Double.NaN, gradNorm, lr, tokensPerSecond));
+        train(step, steps, loss, gradNorm, lr, tokensPerSecond, etaSeconds, Map.of());
+    }
+
+    /** A training step with its per-layer statistics, written as fields of its row. */
+    public void train(long step, int steps, double loss, double gradNorm, double lr, double tokensPerSecond,
+                      double etaSeconds, Map<String, Double> stats) {
+        record(new Row(step, "train", loss, Double.NaN, gradNorm, lr, tokensPerSecond, stats));
         String text = String.format(Locale.ROOT,
                 "%sstep %d/%d %s loss %.4f | grad norm %.3f | lr %.2e | %s tok/s | ETA %s", label, step, steps,
                 bar(step, steps), loss, gradNorm, lr, human(tokensPerSecond), duration(etaSeconds));
@@ -88,7 +105,7 @@ public final class RunLog implements AutoCloseable {
 
     /** An evaluation of a split. */
     public void eval(long step, String split, double loss, double accuracy) {
-        record(new Row(step, split, loss, accuracy, Double.NaN, Double.NaN, Double.NaN));
+        record(new Row(step, split, loss, accuracy, Double.NaN, Double.NaN, Double.NaN, Map.of()));
         message(String.format(Locale.ROOT, "step %d: %s loss %.4f, accuracy %.2f%%", step, split, loss,
                 accuracy * 100));
     }
@@ -122,6 +139,12 @@ public final class RunLog implements AutoCloseable {
         if (!Double.isNaN(row.tokensPerSecond())) { // not on a run's first step: see Trainer.train
             o.addProperty("tokens_per_s", row.tokensPerSecond());
         }
+        row.stats().forEach((k, v) -> {
+            if (BASE_FIELDS.contains(k)) {
+                throw new IllegalArgumentException("a statistic may not be called '" + k + "'");
+            }
+            o.addProperty(k, v);
+        });
         try {
             out.write(o.toString());
             out.newLine();
@@ -136,7 +159,17 @@ public final class RunLog implements AutoCloseable {
                 o.has("accuracy") ? o.get("accuracy").getAsDouble() : Double.NaN,
                 o.has("grad_norm") ? o.get("grad_norm").getAsDouble() : Double.NaN,
                 o.has("lr") ? o.get("lr").getAsDouble() : Double.NaN,
-                o.has("tokens_per_s") ? o.get("tokens_per_s").getAsDouble() : Double.NaN);
+                o.has("tokens_per_s") ? o.get("tokens_per_s").getAsDouble() : Double.NaN, statsOf(o));
+    }
+
+    private static Map<String, Double> statsOf(JsonObject o) {
+        Map<String, Double> stats = new LinkedHashMap<>();
+        for (String k : o.keySet()) {
+            if (!BASE_FIELDS.contains(k)) {
+                stats.put(k, o.get(k).getAsDouble());
+            }
+        }
+        return stats;
     }
 
     private static String bar(long step, int steps) {

@@ -2,13 +2,17 @@ package org.derf4j.training;
 
 import com.google.gson.JsonObject;
 import java.util.ArrayList;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 import org.derf4j.kernels.Norm;
 import org.derf4j.kernels.PointwiseNorm;
 import org.derf4j.transformer.GptConfig;
+import org.derf4j.transformer.GptWeights;
 import org.derf4j.transformer.Json;
+import org.derf4j.transformer.Parameter;
 
 /**
  * Everything that decides a run's numbers: data, model, optimisation and seed. Two runs with equal
@@ -24,15 +28,24 @@ import org.derf4j.transformer.Json;
  * @param evalEvery     steps between evaluations (0: only at the end)
  * @param evalBatches   batches per split in an evaluation of text data (the built-in task evaluates all)
  * @param checkpointEvery steps between checkpoints (0: only at the end)
+ * @param recipe        the preset the defaults came from ({@link Recipe}); every field holds its resolved value
+ * @param freezeAlpha   ablation: α keeps its initial value (no AdamW step, not in the clipped gradient norm)
+ * @param noShift       ablation: Derf without its shift s, which stays 0 (frozen as α is by freezeAlpha)
+ * @param statsEvery    steps between per-layer statistics in metrics.jsonl (0: none); see {@link LayerStats}
+ * @param embeddingScale initial scale on the embedding sum (derf, dyt); 0 stands for √width, the paper's init
  */
 public record TrainConfig(String data, int modulus, String operation, double trainFraction,
                           int layers, int heads, int width, int context, Norm norm,
                           float alphaAttn, float alphaMlp, float alphaFinal,
                           int steps, int batch, int accumulation, float lr, float minLr, int warmup,
                           float weightDecay, float beta1, float beta2, float eps, float gradClip,
-                          int evalEvery, int evalBatches, int checkpointEvery, long seed) {
+                          int evalEvery, int evalBatches, int checkpointEvery, long seed,
+                          Recipe recipe, boolean freezeAlpha, boolean noShift, int statsEvery,
+                          float embeddingScale) {
 
     public TrainConfig {
+        // A config saved before recipes existed was trained with what is now the default recipe.
+        recipe = recipe == null ? Recipe.OURS : recipe;
         if (norm == null) {
             throw new IllegalArgumentException("--norm must be one of "
                     + Norm.values().stream().map(Norm::id).toList());
@@ -47,27 +60,73 @@ public record TrainConfig(String data, int modulus, String operation, double tra
         if (evalEvery < 0 || checkpointEvery < 0 || evalBatches <= 0) {
             throw new IllegalArgumentException("--eval-every and --checkpoint-every must be ≥ 0 and --eval-batches > 0");
         }
+        if (statsEvery < 0) {
+            throw new IllegalArgumentException("--stats-every must be ≥ 0 (0: no per-layer statistics), got "
+                    + statsEvery);
+        }
+        if (!(embeddingScale >= 0) || !Float.isFinite(embeddingScale)) {
+            throw new IllegalArgumentException("--embedding-scale must be positive (0: √width), got " + embeddingScale);
+        }
+        if (embeddingScale != 0f && !(norm instanceof PointwiseNorm.Kind)) {
+            throw new IllegalArgumentException("--embedding-scale applies to derf and dyt (the other norms have no "
+                    + "scale on the embedding sum), got " + norm.id());
+        }
+        if (freezeAlpha && !(norm instanceof PointwiseNorm.Kind)) {
+            throw new IllegalArgumentException("--freeze-alpha needs a norm with α (derf or dyt), got " + norm.id());
+        }
+        if (noShift && !(norm instanceof PointwiseNorm.Kind k && k.hasShift())) {
+            throw new IllegalArgumentException("--no-shift needs a norm with a shift s (derf), got " + norm.id());
+        }
         new LrSchedule(lr, minLr, warmup, steps);
         new AdamWOptimizer.Settings(beta1, beta2, eps, weightDecay, gradClip);
     }
+
+    /** Per-layer statistics every this many steps unless --stats-every says otherwise. */
+    public static final int DEFAULT_STATS_EVERY = 50;
 
     /** The built-in grokking task: a small model, strong weight decay (Power et al. use 1.0). */
     public static TrainConfig modularDefaults() {
         return new TrainConfig(null, 97, "add", 0.5, 2, 4, 128, 4, PointwiseNorm.Kind.DERF,
                 GptConfig.DEFAULT_ALPHA, GptConfig.DEFAULT_ALPHA, GptConfig.DEFAULT_ALPHA,
-                1500, 512, 1, 1e-3f, 1e-4f, 50, 1.0f, 0.9f, 0.98f, 1e-8f, 1.0f, 250, 1, 500, 1337);
+                1500, 512, 1, 1e-3f, 1e-4f, 50, 1.0f, 0.9f, 0.98f, 1e-8f, 1.0f, 250, 1, 500, 1337,
+                Recipe.OURS, false, false, DEFAULT_STATS_EVERY, 0f);
     }
 
     /** Character-level text, nanoGPT's shakespeare_char recipe at a size that trains on a CPU. */
     public static TrainConfig textDefaults(String data) {
         return new TrainConfig(data, 97, "add", 0.5, 4, 4, 256, 128, PointwiseNorm.Kind.DERF,
                 GptConfig.DEFAULT_ALPHA, GptConfig.DEFAULT_ALPHA, GptConfig.DEFAULT_ALPHA,
-                2000, 16, 1, 1e-3f, 1e-4f, 100, 0.1f, 0.9f, 0.99f, 1e-8f, 1.0f, 250, 20, 500, 1337);
+                2000, 16, 1, 1e-3f, 1e-4f, 100, 0.1f, 0.9f, 0.99f, 1e-8f, 1.0f, 250, 20, 500, 1337,
+                Recipe.OURS, false, false, DEFAULT_STATS_EVERY, 0f);
     }
 
     /** The model this config trains, for a tokenizer of {@code vocab} symbols and sequences of {@code seqLen}. */
     public GptConfig model(int vocab, int seqLen) {
-        return new GptConfig(vocab, seqLen, layers, heads, width, norm, alphaAttn, alphaMlp, alphaFinal);
+        return new GptConfig(vocab, seqLen, layers, heads, width, norm, alphaAttn, alphaMlp, alphaFinal,
+                embeddingScale);
+    }
+
+    /**
+     * The parameters this config's ablations keep at their initial values: every α with freezeAlpha, every
+     * shift s with noShift (initialised to 0, so Derf without s).
+     */
+    public Set<Parameter> frozenParameters(GptWeights weights) {
+        Set<Parameter> frozen = new LinkedHashSet<>();
+        List<GptWeights.NormLayer> norms = new ArrayList<>();
+        for (GptWeights.Block b : weights.blocks()) {
+            norms.add(b.ln1());
+            norms.add(b.ln2());
+        }
+        norms.add(weights.lnf());
+        for (GptWeights.NormLayer n : norms) {
+            if (freezeAlpha && n.alpha() != null) {
+                frozen.add(n.alpha());
+            }
+            if (noShift && n.shift() != null) {
+                frozen.add(n.shift());
+            }
+        }
+        return frozen;
     }
 
     public LrSchedule schedule() {

@@ -5,6 +5,7 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.function.Consumer;
 import org.derf4j.kernels.Backend;
 import org.derf4j.kernels.Executable;
@@ -33,6 +34,8 @@ import org.derf4j.transformer.Parameter;
  *   update      global grad norm and clip factor → AdamW on every parameter
  *   evaluate    forward → loss and correct count, over fixed batches of a split
  * </pre>
+ * Every {@code statsEvery} steps, {@link LayerStats} downloads one batch's activations, the gradients and the
+ * norms' scalars and measures them on the host; the graphs stay as they are.
  * A step reads back three floats: the loss, to log it and to stop at the first NaN or Inf, and the gradient
  * norm with its clip factor, which the update graph computed on the device.
  *
@@ -83,6 +86,7 @@ public final class Trainer implements AutoCloseable {
     private final int[] tokens;
     private final int[] targets;
     private final float[] scalar = new float[1];
+    private final LayerStats stats;
     private Rng rng;
     private long step;
 
@@ -103,13 +107,15 @@ public final class Trainer implements AutoCloseable {
         GptConfig modelConfig = config.model(data.tokenizer().vocabSize(), data.seqLen());
         this.model = new Gpt(backend, modelConfig);
         List<Parameter> params = model.weights().all();
-        this.optimizer = new AdamWOptimizer(backend, params, config.optimizer());
+        this.optimizer = new AdamWOptimizer(backend, params, config.frozenParameters(model.weights()),
+                config.optimizer());
         int b = config.batch();
         int t = data.seqLen();
         this.trainPass = model.pass(b, t, true);
         this.evalPass = model.pass(b, t, false);
         this.tokens = new int[b * t];
         this.targets = new int[b * t];
+        this.stats = config.statsEvery() > 0 ? new LayerStats(backend, model, trainPass) : null;
 
         Graph.Builder zero = Graph.builder("zero_grad").add(new Zero(params.stream().map(Parameter::grad).toList()));
         trainPass.recordClearMetrics(zero);
@@ -207,11 +213,18 @@ public final class Trainer implements AutoCloseable {
             }
             firstStep = false;
             double tokensPerSecond = stepsTimed == 0 ? Double.NaN : tokensPerStep * stepsTimed / stepSeconds;
+            // Statistics after the first step too, where the init shows; measured outside the step's timing, and
+            // only where they are logged (rank 0: its own batch's activations, the all-reduced gradients).
+            Map<String, Double> layerStats = lead && stats != null && (step == 1 || step % config.statsEvery() == 0)
+                    ? stats.measure() : Map.of();
             log.train(step, config.steps(), result.loss(), result.gradNorm(), lr, tokensPerSecond,
-                    stepsTimed == 0 ? Double.NaN : (config.steps() - step) * stepSeconds / stepsTimed);
+                    stepsTimed == 0 ? Double.NaN : (config.steps() - step) * stepSeconds / stepsTimed, layerStats);
 
             boolean last = step == config.steps();
             if (lead && !last && config.evalEvery() > 0 && step % config.evalEvery() == 0) {
+                // Both splits, so that the train − val gap can be followed along the run.
+                Evaluation train = evaluate(Split.TRAIN);
+                log.eval(step, "train", train.loss(), train.accuracy());
                 Evaluation val = evaluate(Split.VAL);
                 log.eval(step, "val", val.loss(), val.accuracy());
             }

@@ -56,7 +56,7 @@ class BackendParityTest {
         // Three layers: enough buffers and kernels that the tornadovm backend splits its plan into several
         // resident and kernel task graphs, the structure a real model has.
         TrainConfig config = TrainerTest.tiny(text, 20, Map.of("norm", norm, "layers", 3, "accumulation", 2,
-                "evalEvery", 10, "checkpointEvery", 10));
+                "evalEvery", 10, "checkpointEvery", 10, "statsEvery", 10));
         List<RunLog.Row> expected;
         try (Backend cpu = new CpuBackend()) {
             expected = train(cpu, config, dir.resolve("cpu"));
@@ -81,7 +81,16 @@ class BackendParityTest {
             assertTrue(Math.abs(g.loss() - e.loss()) <= 1e-5 * e.loss(), String.format(
                     "%s step %d (%s): loss %.7f, cpu %.7f", provider.name(), e.step(), e.split(), g.loss(),
                     e.loss()));
+            // The per-layer statistics are downloads through the Backend interface: the same fields, and values
+            // as close as the activations they come from (a saturation count may move by an element or two).
+            assertEquals(e.stats().keySet(), g.stats().keySet(), "row " + i + " statistics");
+            for (Map.Entry<String, Double> s : e.stats().entrySet()) {
+                double value = g.stats().get(s.getKey());
+                assertTrue(Math.abs(value - s.getValue()) <= 1e-3 * Math.abs(s.getValue()) + 1e-4, String.format(
+                        "%s step %d: %s %.7g, cpu %.7g", provider.name(), e.step(), s.getKey(), value, s.getValue()));
+            }
         }
+        assertTrue(expected.stream().anyMatch(r -> !r.stats().isEmpty()), "the run measured statistics");
         System.out.printf("%s %s: %d log rows, worst relative loss difference from cpu %.2e%n", provider.name(),
                 norm, expected.size(), worst);
     }

@@ -14,9 +14,11 @@ import org.derf4j.kernels.Norm;
  * @param alphaAttn  initial α of the norm before attention (Derf/DyT only)
  * @param alphaMlp   initial α of the norm before the MLP (Derf/DyT only)
  * @param alphaFinal initial α of the final norm (Derf/DyT only)
+ * @param embeddingScale initial value of the learnable scale on the embedding sum (Derf/DyT only); 0 stands for
+ *                   √width, the paper's init (and what a config saved before this field existed had)
  */
 public record GptConfig(int vocab, int context, int layers, int heads, int width, Norm norm, float alphaAttn,
-                        float alphaMlp, float alphaFinal) {
+                        float alphaMlp, float alphaFinal, float embeddingScale) {
 
     /** The Derf paper's default α init. */
     public static final float DEFAULT_ALPHA = 0.5f;
@@ -38,12 +40,25 @@ public record GptConfig(int vocab, int context, int layers, int heads, int width
         finite("alphaAttn", alphaAttn);
         finite("alphaMlp", alphaMlp);
         finite("alphaFinal", alphaFinal);
+        if (embeddingScale == 0f) {
+            embeddingScale = (float) Math.sqrt(width);
+        }
+        if (!(embeddingScale > 0) || !Float.isFinite(embeddingScale)) {
+            throw new IllegalArgumentException("model config: embeddingScale must be positive and finite, got "
+                    + embeddingScale);
+        }
         long perTensor = (long) 4 * width * width;
         long logits = (long) vocab * width;
         if (perTensor > Integer.MAX_VALUE - 8 || logits > Integer.MAX_VALUE - 8) {
             throw new IllegalArgumentException("model config: width " + width + " and vocab " + vocab
                     + " make a weight larger than one buffer (2^31 elements)");
         }
+    }
+
+    /** A config whose embedding scale starts at √width, the paper's init. */
+    public GptConfig(int vocab, int context, int layers, int heads, int width, Norm norm, float alphaAttn,
+                     float alphaMlp, float alphaFinal) {
+        this(vocab, context, layers, heads, width, norm, alphaAttn, alphaMlp, alphaFinal, 0f);
     }
 
     /** A config with the default α inits. */

@@ -42,6 +42,14 @@ import org.derf4j.kernels.Zero;
  */
 public final class GptPass implements AutoCloseable {
 
+    /**
+     * A norm layer as this pass runs it, for measurements: its name as in the checkpoint without the
+     * {@code transformer.} prefix ({@code h.0.ln_1}, {@code h.0.ln_2}, ..., {@code ln_f}), its parameters, and its
+     * input and output activations [B,T,C] as the last forward replay left them.
+     */
+    public record NormSite(String name, GptWeights.NormLayer layer, Tensor input, Tensor output) {
+    }
+
     /** A norm layer's saved row statistics: LayerNorm has mean and rstd, RMSNorm rstd, Derf and DyT none. */
     private record NormStats(Tensor mean, Tensor rstd) {
     }
@@ -176,6 +184,24 @@ public final class GptPass implements AutoCloseable {
 
     public boolean training() {
         return dresid != null;
+    }
+
+    /** Every norm layer in forward order: ln_1 and ln_2 of each block, then ln_f. */
+    public List<NormSite> normSites() {
+        GptWeights w = model.weights();
+        List<NormSite> sites = new ArrayList<>();
+        for (int l = 0; l < config.layers(); l++) {
+            GptWeights.Block blk = w.blocks().get(l);
+            sites.add(new NormSite("h." + l + ".ln_1", blk.ln1(), resid[l], ln1[l]));
+            sites.add(new NormSite("h." + l + ".ln_2", blk.ln2(), mid[l], ln2[l]));
+        }
+        sites.add(new NormSite("ln_f", w.lnf(), resid[config.layers()], lnf));
+        return sites;
+    }
+
+    /** The attention input of block {@code layer}, {@code qkv[B,T,3C]}, as the last forward replay left it. */
+    public Tensor qkv(int layer) {
+        return qkv[layer];
     }
 
     /** Clears the loss and the correct count, for the start of a step or an evaluation. */

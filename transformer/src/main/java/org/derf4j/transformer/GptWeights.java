@@ -68,7 +68,7 @@ public final class GptWeights implements AutoCloseable {
         blocks = Collections.unmodifiableList(bs);
         lnf = norm("transformer.ln_f.", config.alphaFinal());
         embeddingScale = config.norm() instanceof PointwiseNorm.Kind
-                ? constant("shared_scale", (float) Math.sqrt(c), 1)
+                ? constant("shared_scale", config.embeddingScale(), 1)
                 : null;
     }
 
