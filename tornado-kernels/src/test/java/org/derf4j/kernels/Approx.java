@@ -18,6 +18,25 @@ public record Approx(double atol, double rtol) {
 
     /** Fails naming {@code what}, the worst element, and how many elements are out of tolerance. */
     public void assertClose(String what, float[] actual, double[] expected) {
+        check(what, actual, expected, new double[actual.length]);
+    }
+
+    /**
+     * Compares {@code actual − before}, the amount an accumulating op added, with {@code expected}. Storing
+     * {@code before + added} in float32 rounds once more, by up to u·|actual|: an error that the added amount's own
+     * size does not bound when {@code before} is much larger, so each element is allowed it on top.
+     */
+    public void assertAdded(String what, float[] actual, float[] before, double[] expected) {
+        float[] added = new float[actual.length];
+        double[] storeRounding = new double[actual.length];
+        for (int i = 0; i < actual.length; i++) {
+            added[i] = actual[i] - before[i];
+            storeRounding[i] = U32 * Math.abs(actual[i]);
+        }
+        check(what + " (added)", added, expected, storeRounding);
+    }
+
+    private void check(String what, float[] actual, double[] expected, double[] extra) {
         if (actual.length != expected.length) {
             fail(what + ": " + actual.length + " values, expected " + expected.length);
         }
@@ -26,7 +45,7 @@ public record Approx(double atol, double rtol) {
         double worstExcess = 0;
         for (int i = 0; i < actual.length; i++) {
             double err = Math.abs(actual[i] - expected[i]);
-            double allowed = atol + rtol * Math.abs(expected[i]);
+            double allowed = atol + rtol * Math.abs(expected[i]) + extra[i];
             if (!(err <= allowed)) { // also catches NaN
                 bad++;
                 double excess = Double.isNaN(err) ? Double.POSITIVE_INFINITY : err / allowed;
@@ -41,15 +60,6 @@ public record Approx(double atol, double rtol) {
                             + "got %.9g, expected %.9g (seed %d)", what, bad, actual.length, atol, rtol, worst,
                     actual[worst], expected[worst], Seeds.current()));
         }
-    }
-
-    /** Compares {@code actual − before}, the amount an accumulating op added, with {@code expected}. */
-    public void assertAdded(String what, float[] actual, float[] before, double[] expected) {
-        float[] added = new float[actual.length];
-        for (int i = 0; i < actual.length; i++) {
-            added[i] = actual[i] - before[i];
-        }
-        assertClose(what + " (added)", added, expected);
     }
 
     /** float32's unit roundoff, 2⁻²⁴. */
