@@ -28,6 +28,7 @@ import org.derf4j.kernels.Tensor;
 import org.derf4j.kernels.TestBackends;
 import org.derf4j.kernels.Zero;
 import org.junit.jupiter.api.Named;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -56,6 +57,7 @@ class CpuBackendTest {
      * interpreter, allocating for a few replays until it is recompiled.
      */
     @Test
+    @Tag("fresh-jvm") // see tornado-kernels/pom.xml
     void replayAllocatesNothing() {
         try (CpuBackend backend = new CpuBackend(CpuBackend.Variant.FAST, 3);
              TinyModel model = new TinyModel(backend)) {

@@ -19,6 +19,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.derf4j.kernels.Executable;
 import org.derf4j.kernels.Seeds;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -33,6 +34,7 @@ import org.junit.jupiter.api.Test;
  * proves that every vector operation ran in C2 code (the interpreter and C1 box every vector). Every
  * repetition, from the first (mostly interpreted) to that one, must give the child's fingerprint.
  */
+@Tag("fresh-jvm") // see tornado-kernels/pom.xml
 class TierIndependenceTest {
 
     private static final int THREADS = 2;
