@@ -100,6 +100,8 @@ final class Exp {
      * polynomial with its odd coefficients negated; each step of that Horner sum is the negation of the same
      * step for −t, exactly.
      */
+    // A body of its own, not scaled's with the sign as a parameter: with one shared body C2 no longer kept the
+    // training step allocation-free (TierIndependenceTest: 3 KB per step, in a JVM of its own), tried twice.
     static FloatVector negatedBelowXMax(FloatVector t, float scale) {
         FloatVector shifted;
         FloatVector e;
