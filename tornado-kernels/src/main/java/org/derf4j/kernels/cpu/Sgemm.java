@@ -17,8 +17,8 @@ import jdk.incubator.vector.VectorSpecies;
  *       is where the three layouts, offsets and leading dimensions are read, and it pads partial panels with
  *       zeros, so the micro-kernel sees one layout and one size. An edge tile is computed whole into a small
  *       tile buffer and only its valid part is written to C.</li>
- *   <li>{@link #onTeam}: the same loop nest on a {@link ThreadTeam}. The C block is split into pieces of MC
- *       rows × a range of B panels, each packing its own A block; the team packs the next B block (into a
+ *   <li>{@link #onTeam}: the same loop nest on a {@link ThreadTeam}. The C block is split into pieces of up
+ *       to MC rows × a range of B panels, each packing its own A block; the team packs the next B block (into a
  *       second buffer) in the same dispatch as it multiplies the current one, so a block costs one wait for
  *       the slowest thread, not two. Bound once, when the op is compiled.</li>
  * </ol>
@@ -183,6 +183,15 @@ final class Sgemm {
         private final float[] a, b, c;
         private final int aOff, aRow, aDepth, bOff, bDepth, bCol, cOff, ldc;
         private final boolean accumulate;
+        /**
+         * Rows of a piece: MC, or fewer (whole tiles) where M has too few MC blocks to give every thread
+         * {@link #PIECES_PER_THREAD} pieces. Splitting the rows costs nothing, since every row is packed once
+         * either way; splitting the columns makes each piece pack the same A block again. A weight gradient
+         * of a narrow layer (M = 128 output features, K = thousands of tokens) had spent as long packing A
+         * as multiplying.
+         */
+        private final int rows;
+        private final int mBlocks;
         private final ThreadTeam.Body step = this::step;
         // Set by the calling thread before each dispatch, which publishes them: the C block, the B block being
         // multiplied (pc, kc, in `multiplying`) and the one being packed meanwhile (nextPc, nextKc, into
@@ -209,6 +218,9 @@ final class Sgemm {
             this.cOff = cOff;
             this.ldc = ldc;
             this.accumulate = accumulate;
+            int wanted = PIECES_PER_THREAD * team.threads();
+            this.rows = Math.min(MC, MR * ThreadTeam.chunks(ThreadTeam.chunks(M, wanted), MR));
+            this.mBlocks = ThreadTeam.chunks(M, rows);
         }
 
         /**
@@ -220,7 +232,6 @@ final class Sgemm {
             Panels own = PANELS.get();
             float[] first = own.b(0);
             float[] second = own.b(1);
-            int mBlocks = ThreadTeam.chunks(M, MC);
             for (jc = 0; jc < N; jc += NC) {
                 nc = Math.min(NC, N - jc);
                 panels = panels(nc);
@@ -258,9 +269,9 @@ final class Sgemm {
 
         // One piece: rows [ic, ic + mc) of the C block against B panels [from, to).
         private void multiplyPiece(int piece) {
-            int ic = piece / pieces * MC;
+            int ic = piece / pieces * rows;
             int part = piece % pieces;
-            int mc = Math.min(MC, M - ic);
+            int mc = Math.min(rows, M - ic);
             Panels own = PANELS.get();
             packA(a, aOff, aRow, aDepth, ic, mc, pc, kc, own.a);
             macroKernel(own.a, mc, multiplying, part * panels / pieces, (part + 1) * panels / pieces, nc, kc, c,
