@@ -102,7 +102,7 @@ class CompareTest {
         String md = Files.readString(out.resolve("compare.md"));
         assertTrue(md.contains("| norm | params | step to 99% val acc | best val acc | final train acc | final val acc "
                 + "| train − val acc | final val loss |"), md);
-        assertTrue(md.contains("30% for training"), "compare's own training fraction: " + md);
+        assertTrue(md.contains("40% for training"), "compare's own training fraction: " + md);
         assertTrue(md.contains("seeds: [1337, 1338]"), md);
         assertTrue(md.lines().anyMatch(l -> l.startsWith("| derf |") && l.contains("/2)") && l.contains(" ± ")), md);
         assertTrue(Files.size(out.resolve("compare.png")) > 1000);
