@@ -29,19 +29,17 @@ import picocli.CommandLine.Option;
         description = {"Train the same model once per norm (same seeds, same data order); write compare.md and "
                 + "compare.png (mean ± std over --seeds).",
                 "Without --data: generalization on a+b mod 97 with 40% of the equations for training, 800 steps, "
-                        + "evaluated every 50; about 25 minutes for 4 norms × 3 seeds on 2 idle cores (Zen 3, AVX2), "
-                        + "longer on a busy machine. --train-fraction 0.3 with several thousand --steps reaches the "
-                        + "grokking regime, at several times the cost."})
+                        + "evaluated every 50; 20 minutes for 4 norms × 3 seeds on 2 cores (Zen 3, AVX2), longer on a "
+                        + "busy machine. With --train-fraction 0.3 validation accuracy follows train accuracy thousands "
+                        + "of steps later (grokking): give it several thousand --steps, at several times the cost."})
 final class CompareCommand implements Callable<Integer> {
 
     /**
      * The built-in task as compare runs it, unless options say otherwise: 40% of the equations for training
-     * (train's default is 50%), evaluated every 50 steps. Sized to 30 minutes for the default 12 runs on 2
-     * cores (7 steps a second on Zen 3, AVX2): there LayerNorm reaches 99% validation accuracy in about 300
-     * steps (one seed, 2026-12-02) and Derf, which leaves the uniform loss later, was at 49% by step 800.
-     * Below 40% validation accuracy lags train accuracy by thousands of steps (the grokking regime proper:
-     * LayerNorm at 30% fitted the training equations by step 500 and stood at 24% validation accuracy at step
-     * 1500), which 12 runs cannot afford in 30 minutes on 2 cores.
+     * (train's default is 50%), evaluated every 50 steps: sized so that the default 12 runs take at most 30
+     * minutes on 2 cores (20 on Zen 3, AVX2, 2026-12-02). At 30% validation accuracy lags train accuracy by
+     * thousands of steps (LayerNorm fitted the training equations by step 500 and stood at 24% validation
+     * accuracy at step 1500), which 12 runs cannot afford in that time; at 40% it lags in some splits only.
      */
     static final Map<String, Object> GROKKING = Map.of("trainFraction", 0.4, "steps", 800, "evalEvery", 50,
             "checkpointEvery", 0);
