@@ -38,16 +38,23 @@ final class ComparePlot {
     /** Smoothing of the per-step train loss: an exponential moving average, as TensorBoard draws it. */
     private static final double SMOOTHING = 0.9;
 
-    /** One panel: its axis label, and the curve it draws from a run's rows (step → value). */
-    record Panel(String label, Function<List<RunLog.Row>, TreeMap<Long, Double>> curve) {
+    /**
+     * One panel: its axis label, the curve it draws from a run's rows (step → value), and the values that
+     * quantity can take, to which its band is clipped (mean ± std of accuracies near 1 would pass 1).
+     */
+    record Panel(String label, Function<List<RunLog.Row>, TreeMap<Long, Double>> curve, double lowest,
+                 double highest) {
     }
 
     static void write(Path file, List<CompareCommand.Run> runs, String title, boolean text) throws IOException {
         List<Panel> panels = text
-                ? List.of(new Panel("train loss (EMA " + SMOOTHING + ")", ComparePlot::smoothedTrainLoss),
-                        new Panel("validation loss", rows -> evaluations(rows, "val", RunLog.Row::loss)))
-                : List.of(new Panel("train accuracy", rows -> evaluations(rows, "train", RunLog.Row::accuracy)),
-                        new Panel("validation accuracy", rows -> evaluations(rows, "val", RunLog.Row::accuracy)));
+                ? List.of(new Panel("train loss (EMA " + SMOOTHING + ")", ComparePlot::smoothedTrainLoss, 0,
+                                Double.POSITIVE_INFINITY),
+                        new Panel("validation loss", rows -> evaluations(rows, "val", RunLog.Row::loss), 0,
+                                Double.POSITIVE_INFINITY))
+                : List.of(new Panel("train accuracy", rows -> evaluations(rows, "train", RunLog.Row::accuracy), 0, 1),
+                        new Panel("validation accuracy", rows -> evaluations(rows, "val", RunLog.Row::accuracy), 0,
+                                1));
         write(file, runs, title, panels);
     }
 
@@ -59,7 +66,7 @@ final class ComparePlot {
             YIntervalSeriesCollection data = new YIntervalSeriesCollection();
             for (Norm norm : norms) {
                 data.addSeries(band(norm.id(), runs.stream().filter(r -> r.norm() == norm)
-                        .map(r -> panel.curve().apply(r.rows())).toList()));
+                        .map(r -> panel.curve().apply(r.rows())).toList(), panel.lowest(), panel.highest()));
             }
             plot.add(subplot(data, panel.label(), norms), 1);
         }
@@ -79,9 +86,9 @@ final class ComparePlot {
 
     /**
      * The mean and ± one sample standard deviation, step by step, of the seeds' curves, at the steps every curve
-     * has (all of them, for runs of one config).
+     * has (all of them, for runs of one config), the band clipped to [lowest, highest].
      */
-    static YIntervalSeries band(String key, List<TreeMap<Long, Double>> curves) {
+    static YIntervalSeries band(String key, List<TreeMap<Long, Double>> curves, double lowest, double highest) {
         YIntervalSeries s = new YIntervalSeries(key);
         if (curves.isEmpty()) {
             return s;
@@ -91,7 +98,7 @@ final class ComparePlot {
                 double[] v = curves.stream().mapToDouble(c -> c.get(step)).toArray();
                 double mean = CompareReport.mean(v);
                 double std = CompareReport.std(v);
-                s.add(step, mean, mean - std, mean + std);
+                s.add(step, mean, Math.max(lowest, mean - std), Math.min(highest, mean + std));
             }
         }
         return s;

@@ -56,12 +56,23 @@ class CompareTest {
     void theBandIsTheMeanPlusOrMinusOneStandardDeviation() {
         TreeMap<Long, Double> s1 = new TreeMap<>(Map.of(10L, 1.0, 20L, 2.0));
         TreeMap<Long, Double> s2 = new TreeMap<>(Map.of(10L, 3.0, 20L, 2.0));
-        YIntervalSeries band = ComparePlot.band("derf", List.of(s1, s2));
+        YIntervalSeries band = ComparePlot.band("derf", List.of(s1, s2), 0, Double.POSITIVE_INFINITY);
         assertEquals(2, band.getItemCount());
         assertEquals(2.0, band.getYValue(0), 1e-12);
         assertEquals(2.0 - Math.sqrt(2), band.getYLowValue(0), 1e-12);
         assertEquals(2.0 + Math.sqrt(2), band.getYHighValue(0), 1e-12);
         assertEquals(2.0, band.getYLowValue(1), 1e-12);
+    }
+
+    @Test
+    void anAccuracyBandStaysWithinZeroAndOne() {
+        // One seed solved the task, one did not: mean 0.5, std 0.64.
+        TreeMap<Long, Double> solved = new TreeMap<>(Map.of(10L, 0.95));
+        TreeMap<Long, Double> stuck = new TreeMap<>(Map.of(10L, 0.05));
+        YIntervalSeries band = ComparePlot.band("layernorm", List.of(solved, stuck), 0, 1);
+        assertEquals(0.5, band.getYValue(0), 1e-12);
+        assertEquals(0.0, band.getYLowValue(0));
+        assertEquals(1.0, band.getYHighValue(0));
     }
 
     @Test
