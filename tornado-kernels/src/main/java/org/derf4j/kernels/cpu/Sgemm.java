@@ -16,8 +16,7 @@ import jdk.incubator.vector.VectorSpecies;
  *       panels; then an MR×NR register-blocked Vector API micro-kernel multiplies every pair of panels. Packing
  *       is where the three layouts, offsets and leading dimensions are read, and it pads partial panels with
  *       zeros, so the micro-kernel sees one layout and one size. An edge tile is computed whole into a small
- *       tile buffer and only its valid part is written to C. Tiny products ({@link #DIRECT_MAX_WORK}) skip the
- *       packing ({@link #direct}), with the same bits.</li>
+ *       tile buffer and only its valid part is written to C.</li>
  *   <li>{@link #onTeam}: the same loop nest on a {@link ThreadTeam}. The C block is split into pieces of up
  *       to MC rows × a range of B panels, each packing its own A block; the team packs the next B block (into a
  *       second buffer) in the same dispatch as it multiplies the current one, so a block costs one wait for
@@ -83,12 +82,6 @@ final class Sgemm {
     private static final int MC = MR * Math.clamp(128 * 1024 / Float.BYTES / KC / MR, 1, 16);
     /** Columns of a packed B block: KC×NC floats (2 MiB at any width), shared from L3. */
     private static final int NC = 64 * NR;
-    /**
-     * Up to this many multiply-adds, {@link #multiply} skips packing where op(B)'s rows are contiguous: the
-     * attention of the built-in task (T = 4) multiplies tiles of 4×8×32, where packing, zero-padding to a whole
-     * micro-tile and copying the edge tile out cost more than the arithmetic.
-     */
-    private static final long DIRECT_MAX_WORK = 1 << 13;
     /** Below this many multiply-adds, a team multiply runs on the calling thread: a dispatch would cost more. */
     private static final long TEAM_MIN_WORK = 1L << 20;
     /** Team pieces aimed for per thread, so that a slow (shared) core does not hold up the rest. */
@@ -147,10 +140,6 @@ final class Sgemm {
             clearUnlessAccumulating(M, N, c, cOff, ldc, accumulate);
             return;
         }
-        if (bCol == 1 && K <= KC && (long) M * N * K <= DIRECT_MAX_WORK) {
-            direct(M, N, K, a, aOff, aRow, aDepth, b, bOff, bDepth, c, cOff, ldc, accumulate);
-            return;
-        }
         Panels own = PANELS.get();
         float[] bp = own.b(0);
         for (int jc = 0; jc < N; jc += NC) {
@@ -165,41 +154,6 @@ final class Sgemm {
                     macroKernel(own.a, mc, bp, 0, panels, nc, kc, c, cOff + ic * ldc + jc, ldc,
                             accumulate || pc > 0, own.tile);
                 }
-            }
-        }
-    }
-
-    /**
-     * C (+)= op(A)·op(B) without packing, for op(B) with contiguous rows and K ≤ KC (one block deep): row by row,
-     * a vector of columns at a time. Each element is the packed path's chain (one fma per k, in order, from
-     * zero, then + C), so the same bits; leftover columns take the same chain in scalar fma.
-     */
-    private static void direct(int M, int N, int K, float[] a, int aOff, int aRow, int aDepth, float[] b, int bOff,
-                               int bDepth, float[] c, int cOff, int ldc, boolean accumulate) {
-        int vectorEnd = N - N % L;
-        for (int i = 0; i < M; i++) {
-            int ai = aOff + i * aRow;
-            int ci = cOff + i * ldc;
-            for (int j = 0; j < vectorEnd; j += L) {
-                FloatVector sum = FloatVector.zero(S);
-                for (int k = 0; k < K; k++) {
-                    FloatVector av = FloatVector.broadcast(S, a[ai + k * aDepth]);
-                    FloatVector bv = FloatVector.fromArray(S, b, bOff + k * bDepth + j);
-                    sum = FMA ? av.fma(bv, sum) : av.mul(bv).add(sum);
-                }
-                if (accumulate) {
-                    sum = sum.add(FloatVector.fromArray(S, c, ci + j));
-                }
-                sum.intoArray(c, ci + j);
-            }
-            for (int j = vectorEnd; j < N; j++) {
-                float sum = 0f;
-                for (int k = 0; k < K; k++) {
-                    float av = a[ai + k * aDepth];
-                    float bv = b[bOff + k * bDepth + j];
-                    sum = FMA ? Math.fma(av, bv, sum) : av * bv + sum;
-                }
-                c[ci + j] = accumulate ? sum + c[ci + j] : sum;
             }
         }
     }
