@@ -16,9 +16,10 @@ import org.derf4j.kernels.Attention;
  *   <li>{@code forwardTiled}/{@code backwardTiled}: FlashAttention's tiling with the Vector API, in tiles of
  *       BQ queries × BK keys. The inputs are packed into scratch: row copies of K and V (and, in the backward,
  *       of Q and dout), Q scaled by 1/√HS, and transposed copies of Q (and dout); rows are padded to whole
- *       vectors, so any HS runs with no leftover code. Every product of two tiles is {@link Sgemm#multiply} on
- *       the calling thread, whose packing and register-blocked tile follow the vector width and the register
- *       file. Scores are kept key-major (a tile of
+ *       vectors, so any HS runs with no leftover code. Every product of two tiles is, with 32 vector registers,
+ *       a 4×4-vector register-blocked kernel on the tiles where they lie ({@code directProduct}), and with 16,
+ *       {@link Sgemm#multiply} on the calling thread, which packs both tiles for its 4×2 micro-kernel (see
+ *       {@code DIRECT}). Scores are kept key-major (a tile of
  *       Sᵀ = K·Qᵀ), so the softmax works on vectors of queries with no horizontal reductions, and the causal
  *       mask is written into the tile as −∞, which exp ({@link Exp}'s, the same bits in every JIT tier) turns
  *       into 0, so the vector loops carry no masks.
@@ -37,6 +38,8 @@ final class AttentionKernels {
 
     private static final VectorSpecies<Float> S = Lanes.S;
     private static final int L = S.length();
+    /** {@link Lanes#FMA}: fma, or multiply and add. */
+    private static final boolean FMA = Lanes.FMA;
     /**
      * Queries per tile, a whole number of vectors at any width up to 512 bits. Tile columns (and HS) are padded
      * to whole vectors: heads of 64 or 128 floats waste nothing, other head sizes pay for their padding.
@@ -44,6 +47,17 @@ final class AttentionKernels {
     static final int BQ = 64;
     /** Keys per tile. */
     static final int BK = BQ;
+    /**
+     * Whether a tile product runs {@link #directProduct} on the tiles where they lie, rather than
+     * {@link Sgemm#multiply}, which packs both operands of every product first (A by a scalar transpose into
+     * MR-row panels). Chosen by the register file: the direct kernel's 16 accumulators, 4 vectors of B and a
+     * broadcast need 32 registers. On Zen 5 (2026-12-02, JMH AttentionBenchmark, alternated runs) it ran both
+     * shapes 1.2-1.6× faster at 512 bits and as fast or up to 1.2× faster at 128 bits with 32 registers; with
+     * AVX2's 16 it spilled, and Sgemm's 4×2 tile ran 1.5× faster than it at 256 bits.
+     */
+    private static final boolean DIRECT = Lanes.REGISTERS >= 32;
+    /** What the rows of a tile product are padded to: the direct kernel's 4 (padding rows are never read). */
+    private static final int ROWS = DIRECT ? 4 : 1;
 
     // out[b,t,h·HS:(h+1)·HS] = Σ_{j≤t} softmax_j(q_t·k_j/√HS) v_j, lse[b,h,t] = log Σ_{j≤t} exp(q_t·k_j/√HS);
     // scores[T] is scratch.
@@ -125,15 +139,122 @@ final class AttentionKernels {
     }
 
     // C[rows][cols] (+)= A(rows×n)·B[n][cols], c[r][j] at cOff + r·cRow + j, a(r,k) = a[aOff + r·aRow + k·aK] with
-    // aK = 1 (A row-major) or aRow = 1 (A stored transposed), b[k][j] at bOff + k·bRow + j: Sgemm on this thread.
-    // The register-blocked micro-kernels that were here (4×4 vectors) spilled on AVX2, and, with strides that
-    // are not constants, kept a bounds check and an imul per operand: 47 instructions per 8 FMAs in C2's code.
+    // aK = 1 (A row-major) or aRow = 1 (A stored transposed), b[k][j] at bOff + k·bRow + j; rows % ROWS == 0 and
+    // cols % L == 0. Directly (see DIRECT), or by Sgemm on this thread.
     private static void product(float[] c, int cOff, int cRow, float[] a, int aOff, int aRow, int aK, float[] b,
                                 int bOff, int bRow, int rows, int cols, int n, boolean accumulate) {
-        if (aK == 1) {
+        if (DIRECT) {
+            directProduct(c, cOff, cRow, a, aOff, aRow, aK, b, bOff, bRow, rows, cols, n, accumulate);
+        } else if (aK == 1) {
             Sgemm.multiply(Sgemm.Layout.NN, rows, cols, n, a, aOff, aRow, b, bOff, bRow, c, cOff, cRow, accumulate);
         } else {
             Sgemm.multiply(Sgemm.Layout.TN, rows, cols, n, a, aOff, aK, b, bOff, bRow, c, cOff, cRow, accumulate);
+        }
+    }
+
+    // product's direct form, in blocks of 4 rows: 4 vectors of columns at a time, then one. For a 4×4 block, sixteen
+    // accumulators hide the FMA latency, and each k loads four vectors of b and four scalars of a for sixteen
+    // FMAs; k runs in order, one fma per term, as in Sgemm. One method, not a kernel per block shape: it is too
+    // large for C2 to inline into the tile loops, which must keep their own budget for Exp (inlined into a caller
+    // with two products, the kernels left Exp out of line, and every vector it took was allocated).
+    private static void directProduct(float[] c, int cOff, int cRow, float[] a, int aOff, int aRow, int aK,
+                                      float[] b, int bOff, int bRow, int rows, int cols, int n, boolean accumulate) {
+        for (int r = 0; r < rows; r += ROWS) {
+            if (!accumulate) {
+                for (int i = r; i < r + ROWS; i++) {
+                    Arrays.fill(c, cOff + i * cRow, cOff + i * cRow + cols, 0f);
+                }
+            }
+            int aRows = aOff + r * aRow;
+            int col = 0;
+            for (; col + 4 * L <= cols; col += 4 * L) {
+                int cTile = cOff + r * cRow + col;
+                int bCol = bOff + col;
+                FloatVector c00 = FloatVector.fromArray(S, c, cTile);
+                FloatVector c01 = FloatVector.fromArray(S, c, cTile + L);
+                FloatVector c02 = FloatVector.fromArray(S, c, cTile + 2 * L);
+                FloatVector c03 = FloatVector.fromArray(S, c, cTile + 3 * L);
+                FloatVector c10 = FloatVector.fromArray(S, c, cTile + cRow);
+                FloatVector c11 = FloatVector.fromArray(S, c, cTile + cRow + L);
+                FloatVector c12 = FloatVector.fromArray(S, c, cTile + cRow + 2 * L);
+                FloatVector c13 = FloatVector.fromArray(S, c, cTile + cRow + 3 * L);
+                FloatVector c20 = FloatVector.fromArray(S, c, cTile + 2 * cRow);
+                FloatVector c21 = FloatVector.fromArray(S, c, cTile + 2 * cRow + L);
+                FloatVector c22 = FloatVector.fromArray(S, c, cTile + 2 * cRow + 2 * L);
+                FloatVector c23 = FloatVector.fromArray(S, c, cTile + 2 * cRow + 3 * L);
+                FloatVector c30 = FloatVector.fromArray(S, c, cTile + 3 * cRow);
+                FloatVector c31 = FloatVector.fromArray(S, c, cTile + 3 * cRow + L);
+                FloatVector c32 = FloatVector.fromArray(S, c, cTile + 3 * cRow + 2 * L);
+                FloatVector c33 = FloatVector.fromArray(S, c, cTile + 3 * cRow + 3 * L);
+                for (int k = 0; k < n; k++) {
+                    int bk = bCol + k * bRow;
+                    FloatVector b0 = FloatVector.fromArray(S, b, bk);
+                    FloatVector b1 = FloatVector.fromArray(S, b, bk + L);
+                    FloatVector b2 = FloatVector.fromArray(S, b, bk + 2 * L);
+                    FloatVector b3 = FloatVector.fromArray(S, b, bk + 3 * L);
+                    int ak = aRows + k * aK;
+                    FloatVector a0 = FloatVector.broadcast(S, a[ak]);
+                    c00 = FMA ? b0.fma(a0, c00) : b0.mul(a0).add(c00);
+                    c01 = FMA ? b1.fma(a0, c01) : b1.mul(a0).add(c01);
+                    c02 = FMA ? b2.fma(a0, c02) : b2.mul(a0).add(c02);
+                    c03 = FMA ? b3.fma(a0, c03) : b3.mul(a0).add(c03);
+                    FloatVector a1 = FloatVector.broadcast(S, a[ak + aRow]);
+                    c10 = FMA ? b0.fma(a1, c10) : b0.mul(a1).add(c10);
+                    c11 = FMA ? b1.fma(a1, c11) : b1.mul(a1).add(c11);
+                    c12 = FMA ? b2.fma(a1, c12) : b2.mul(a1).add(c12);
+                    c13 = FMA ? b3.fma(a1, c13) : b3.mul(a1).add(c13);
+                    FloatVector a2 = FloatVector.broadcast(S, a[ak + 2 * aRow]);
+                    c20 = FMA ? b0.fma(a2, c20) : b0.mul(a2).add(c20);
+                    c21 = FMA ? b1.fma(a2, c21) : b1.mul(a2).add(c21);
+                    c22 = FMA ? b2.fma(a2, c22) : b2.mul(a2).add(c22);
+                    c23 = FMA ? b3.fma(a2, c23) : b3.mul(a2).add(c23);
+                    FloatVector a3 = FloatVector.broadcast(S, a[ak + 3 * aRow]);
+                    c30 = FMA ? b0.fma(a3, c30) : b0.mul(a3).add(c30);
+                    c31 = FMA ? b1.fma(a3, c31) : b1.mul(a3).add(c31);
+                    c32 = FMA ? b2.fma(a3, c32) : b2.mul(a3).add(c32);
+                    c33 = FMA ? b3.fma(a3, c33) : b3.mul(a3).add(c33);
+                }
+                c00.intoArray(c, cTile);
+                c01.intoArray(c, cTile + L);
+                c02.intoArray(c, cTile + 2 * L);
+                c03.intoArray(c, cTile + 3 * L);
+                c10.intoArray(c, cTile + cRow);
+                c11.intoArray(c, cTile + cRow + L);
+                c12.intoArray(c, cTile + cRow + 2 * L);
+                c13.intoArray(c, cTile + cRow + 3 * L);
+                c20.intoArray(c, cTile + 2 * cRow);
+                c21.intoArray(c, cTile + 2 * cRow + L);
+                c22.intoArray(c, cTile + 2 * cRow + 2 * L);
+                c23.intoArray(c, cTile + 2 * cRow + 3 * L);
+                c30.intoArray(c, cTile + 3 * cRow);
+                c31.intoArray(c, cTile + 3 * cRow + L);
+                c32.intoArray(c, cTile + 3 * cRow + 2 * L);
+                c33.intoArray(c, cTile + 3 * cRow + 3 * L);
+            }
+            for (; col < cols; col += L) {
+                int cTile = cOff + r * cRow + col;
+                int bCol = bOff + col;
+                FloatVector c0 = FloatVector.fromArray(S, c, cTile);
+                FloatVector c1 = FloatVector.fromArray(S, c, cTile + cRow);
+                FloatVector c2 = FloatVector.fromArray(S, c, cTile + 2 * cRow);
+                FloatVector c3 = FloatVector.fromArray(S, c, cTile + 3 * cRow);
+                for (int k = 0; k < n; k++) {
+                    FloatVector bk = FloatVector.fromArray(S, b, bCol + k * bRow);
+                    int ak = aRows + k * aK;
+                    FloatVector a0 = FloatVector.broadcast(S, a[ak]);
+                    FloatVector a1 = FloatVector.broadcast(S, a[ak + aRow]);
+                    FloatVector a2 = FloatVector.broadcast(S, a[ak + 2 * aRow]);
+                    FloatVector a3 = FloatVector.broadcast(S, a[ak + 3 * aRow]);
+                    c0 = FMA ? bk.fma(a0, c0) : bk.mul(a0).add(c0);
+                    c1 = FMA ? bk.fma(a1, c1) : bk.mul(a1).add(c1);
+                    c2 = FMA ? bk.fma(a2, c2) : bk.mul(a2).add(c2);
+                    c3 = FMA ? bk.fma(a3, c3) : bk.mul(a3).add(c3);
+                }
+                c0.intoArray(c, cTile);
+                c1.intoArray(c, cTile + cRow);
+                c2.intoArray(c, cTile + 2 * cRow);
+                c3.intoArray(c, cTile + 3 * cRow);
+            }
         }
     }
 
@@ -192,7 +313,7 @@ final class AttentionKernels {
         float scale = (float) (1.0 / Math.sqrt(hs));
         int q0 = queryTile * BQ;
         int nq = Math.min(BQ, T - q0);
-        int rows = nq;
+        int rows = roundUp(nq, ROWS);
         int cols = roundUp(nq, L);
         int last = q0 + nq - 1; // keys after the tile's last query are masked for all of it
         for (int i = 0; i < nq; i++) {
@@ -207,7 +328,7 @@ final class AttentionKernels {
         for (int k0 = 0; k0 <= last; k0 += BK) {
             int nk = Math.min(BK, last + 1 - k0);
             // scores, key-major: pT = K·(Q/√HS)ᵀ
-            product(s.pT, 0, BQ, s.k, k0 * hsp, hsp, 1, s.qT, 0, BQ, nk, cols, hs, false);
+            product(s.pT, 0, BQ, s.k, k0 * hsp, hsp, 1, s.qT, 0, BQ, roundUp(nk, ROWS), cols, hs, false);
             // key k0+j is visible to queries q0+i for first ≤ i: mask the others with −∞, which exp turns into 0;
             // padding queries (i ≥ nq) get 0, any finite value, so that their running max stays finite
             for (int j = 0; j < nk; j++) {
@@ -323,7 +444,7 @@ final class AttentionKernels {
         Arrays.fill(s.dq, 0f);
         for (int k0 = 0; k0 < T; k0 += BK) {
             int nk = Math.min(BK, T - k0);
-            int rows = nk;
+            int rows = roundUp(nk, ROWS);
             for (int j = 0; j < nk; j++) {
                 int src = base + (k0 + j) * stride + C;
                 System.arraycopy(qkv, src, s.k, j * hsp, hs);
