@@ -68,20 +68,22 @@ final class Sgemm {
     private static final int MR = Lanes.REGISTERS >= 32 ? 6 : 4;
     private static final int NR = 2 * L;
     /**
-     * Depth of a packed block: a KC×NR B panel of 32 KiB (KC = 256 at 512 bits, 512 at 256, 1024 at 128), which
-     * stays in L1 or next to it while A panels stream through it. Deeper blocks also mean fewer passes over C
-     * (one load and store of every C tile per block). At 256 bits (AVX2, Zen 3) KC = 512 ran the 2048³ GEMM at
-     * 104-121 GFLOP/s against 79-94 with 256 (best of 3 runs each, alternated); 256 at 512 bits is what Zen 5 ran.
+     * Depth of a packed block: a KC×NR B panel of 32 KiB, which stays in L1 or next to it while A panels stream
+     * through it, and at least 512 (KC = 512 at 512 and 256 bits, 1024 at 128). Deeper blocks also mean fewer
+     * passes over C (one load and store of every C tile per block). At 256 bits (AVX2, Zen 3) KC = 512 ran the
+     * 2048³ GEMM at 104-121 GFLOP/s against 79-94 with 256 (best of 3 runs each, alternated); at 512 bits (Zen 5,
+     * 48 KiB L1, 2026-12-02) 512 ran it in 43.5-44.3 ms against 47.5-54.4 with the 32 KiB panel's 256 (3 runs each,
+     * alternated).
      */
-    private static final int KC = 32 * 1024 / Float.BYTES / NR;
+    private static final int KC = Math.max(512, 32 * 1024 / Float.BYTES / NR);
     /**
      * Rows of a packed A block: 16 tiles of MR rows, fewer where MC×KC floats would pass 128 KiB, so that the
-     * block stays in L2 (96 KiB for 6-row tiles at 512 bits, as tuned on Zen 5; 128 KiB for 4-row tiles at 256);
-     * also the rows of one team piece.
+     * block stays in L2 (120 KiB for 6-row tiles at 512 bits; 128 KiB for 4-row tiles at 256); also the rows of
+     * one team piece.
      */
     private static final int MC = MR * Math.clamp(128 * 1024 / Float.BYTES / KC / MR, 1, 16);
-    /** Columns of a packed B block: KC×NC floats (2 MiB at any width), shared from L3. */
-    private static final int NC = 64 * NR;
+    /** Columns of a packed B block: KC×NC floats, 2 MiB at any width, shared from L3. */
+    private static final int NC = 2 * 1024 * 1024 / Float.BYTES / KC;
     /** Below this many multiply-adds, a team multiply runs on the calling thread: a dispatch would cost more. */
     private static final long TEAM_MIN_WORK = 1L << 20;
     /** Team pieces aimed for per thread, so that a slow (shared) core does not hold up the rest. */
