@@ -16,10 +16,8 @@ import org.derf4j.kernels.Attention;
  *   <li>{@code forwardTiled}/{@code backwardTiled}: FlashAttention's tiling with the Vector API, in tiles of
  *       BQ queries × BK keys. The inputs are packed into scratch: row copies of K and V (and, in the backward,
  *       of Q and dout), Q scaled by 1/√HS, and transposed copies of Q (and dout); rows are padded to whole
- *       vectors, so any HS runs with no leftover code. Every product of two tiles is, with 32 vector registers,
- *       a 4×4-vector register-blocked kernel on the tiles where they lie ({@code directProduct}), and with 16,
- *       {@link Sgemm#multiply} on the calling thread, which packs both tiles for its 4×2 micro-kernel (see
- *       {@code DIRECT}). Scores are kept key-major (a tile of
+ *       vectors, so any HS runs with no leftover code. Every product of two tiles is a register-blocked kernel
+ *       that reads the tiles where they lie ({@code product}). Scores are kept key-major (a tile of
  *       Sᵀ = K·Qᵀ), so the softmax works on vectors of queries with no horizontal reductions, and the causal
  *       mask is written into the tile as −∞, which exp ({@link Exp}'s, the same bits in every JIT tier) turns
  *       into 0, so the vector loops carry no masks.
@@ -48,16 +46,12 @@ final class AttentionKernels {
     /** Keys per tile. */
     static final int BK = BQ;
     /**
-     * Whether a tile product runs {@link #directProduct} on the tiles where they lie, rather than
-     * {@link Sgemm#multiply}, which packs both operands of every product first (A by a scalar transpose into
-     * MR-row panels). Chosen by the register file: the direct kernel's 16 accumulators, 4 vectors of B and a
-     * broadcast need 32 registers. On Zen 5 (2026-12-02, JMH AttentionBenchmark, alternated runs) it ran both
-     * shapes 1.2-1.6× faster at 512 bits and as fast or up to 1.2× faster at 128 bits with 32 registers; with
-     * AVX2's 16 it spilled, and Sgemm's 4×2 tile ran 1.5× faster than it at 256 bits.
+     * Whether {@link #product} multiplies in blocks of 4 rows × 4 vectors (16 accumulators, 4 vectors of B and a
+     * broadcast: 32 registers, as AVX-512 and NEON have), or of 4 × 2 (11 registers, for AVX2's and SSE's 16).
      */
-    private static final boolean DIRECT = Lanes.REGISTERS >= 32;
-    /** What the rows of a tile product are padded to: the direct kernel's 4 (padding rows are never read). */
-    private static final int ROWS = DIRECT ? 4 : 1;
+    private static final boolean WIDE = Lanes.REGISTERS >= 32;
+    /** The rows of a {@link #product} block; the rows of a product are padded to it (padding rows are never read). */
+    private static final int ROWS = 4;
 
     // out[b,t,h·HS:(h+1)·HS] = Σ_{j≤t} softmax_j(q_t·k_j/√HS) v_j, lse[b,h,t] = log Σ_{j≤t} exp(q_t·k_j/√HS);
     // scores[T] is scratch.
@@ -140,25 +134,18 @@ final class AttentionKernels {
 
     // C[rows][cols] (+)= A(rows×n)·B[n][cols], c[r][j] at cOff + r·cRow + j, a(r,k) = a[aOff + r·aRow + k·aK] with
     // aK = 1 (A row-major) or aRow = 1 (A stored transposed), b[k][j] at bOff + k·bRow + j; rows % ROWS == 0 and
-    // cols % L == 0. Directly (see DIRECT), or by Sgemm on this thread.
+    // cols % L == 0. In blocks of 4 rows: 4 vectors of columns at a time where WIDE, then 2, then 1. The block's
+    // accumulators hide the FMA latency, and each k loads its vectors of b and four scalars of a; k runs in order,
+    // one fma per term, as in Sgemm. Why not Sgemm.multiply, whose micro-kernel is the same idea: it packs both
+    // operands first (A by a scalar transpose into MR-row panels), and for tiles of 64×64×HS that cost more than
+    // it saved. On Zen 5 (2026-12-02, JMH AttentionBenchmark, alternated runs) the in-place blocks ran both shapes
+    // 1.2-1.6× faster at 512 bits, up to 1.2× at 128 bits with 32 registers, ~15% faster at 256 bits with 16,
+    // and alike at 128 bits with 16.
+    // One method, not a kernel per block shape: it is too large for C2 to inline into the tile loops, which must
+    // keep their own budget for Exp (with small kernels inlined at every product call, forwardQueryTile left Exp
+    // out of line and every vector it took was allocated).
     private static void product(float[] c, int cOff, int cRow, float[] a, int aOff, int aRow, int aK, float[] b,
                                 int bOff, int bRow, int rows, int cols, int n, boolean accumulate) {
-        if (DIRECT) {
-            directProduct(c, cOff, cRow, a, aOff, aRow, aK, b, bOff, bRow, rows, cols, n, accumulate);
-        } else if (aK == 1) {
-            Sgemm.multiply(Sgemm.Layout.NN, rows, cols, n, a, aOff, aRow, b, bOff, bRow, c, cOff, cRow, accumulate);
-        } else {
-            Sgemm.multiply(Sgemm.Layout.TN, rows, cols, n, a, aOff, aK, b, bOff, bRow, c, cOff, cRow, accumulate);
-        }
-    }
-
-    // product's direct form, in blocks of 4 rows: 4 vectors of columns at a time, then one. For a 4×4 block, sixteen
-    // accumulators hide the FMA latency, and each k loads four vectors of b and four scalars of a for sixteen
-    // FMAs; k runs in order, one fma per term, as in Sgemm. One method, not a kernel per block shape: it is too
-    // large for C2 to inline into the tile loops, which must keep their own budget for Exp (inlined into a caller
-    // with two products, the kernels left Exp out of line, and every vector it took was allocated).
-    private static void directProduct(float[] c, int cOff, int cRow, float[] a, int aOff, int aRow, int aK,
-                                      float[] b, int bOff, int bRow, int rows, int cols, int n, boolean accumulate) {
         for (int r = 0; r < rows; r += ROWS) {
             if (!accumulate) {
                 for (int i = r; i < r + ROWS; i++) {
@@ -167,7 +154,7 @@ final class AttentionKernels {
             }
             int aRows = aOff + r * aRow;
             int col = 0;
-            for (; col + 4 * L <= cols; col += 4 * L) {
+            for (; WIDE && col + 4 * L <= cols; col += 4 * L) {
                 int cTile = cOff + r * cRow + col;
                 int bCol = bOff + col;
                 FloatVector c00 = FloatVector.fromArray(S, c, cTile);
@@ -230,6 +217,44 @@ final class AttentionKernels {
                 c31.intoArray(c, cTile + 3 * cRow + L);
                 c32.intoArray(c, cTile + 3 * cRow + 2 * L);
                 c33.intoArray(c, cTile + 3 * cRow + 3 * L);
+            }
+            for (; col + 2 * L <= cols; col += 2 * L) {
+                int cTile = cOff + r * cRow + col;
+                int bCol = bOff + col;
+                FloatVector c00 = FloatVector.fromArray(S, c, cTile);
+                FloatVector c01 = FloatVector.fromArray(S, c, cTile + L);
+                FloatVector c10 = FloatVector.fromArray(S, c, cTile + cRow);
+                FloatVector c11 = FloatVector.fromArray(S, c, cTile + cRow + L);
+                FloatVector c20 = FloatVector.fromArray(S, c, cTile + 2 * cRow);
+                FloatVector c21 = FloatVector.fromArray(S, c, cTile + 2 * cRow + L);
+                FloatVector c30 = FloatVector.fromArray(S, c, cTile + 3 * cRow);
+                FloatVector c31 = FloatVector.fromArray(S, c, cTile + 3 * cRow + L);
+                for (int k = 0; k < n; k++) {
+                    int bk = bCol + k * bRow;
+                    FloatVector b0 = FloatVector.fromArray(S, b, bk);
+                    FloatVector b1 = FloatVector.fromArray(S, b, bk + L);
+                    int ak = aRows + k * aK;
+                    FloatVector a0 = FloatVector.broadcast(S, a[ak]);
+                    c00 = FMA ? b0.fma(a0, c00) : b0.mul(a0).add(c00);
+                    c01 = FMA ? b1.fma(a0, c01) : b1.mul(a0).add(c01);
+                    FloatVector a1 = FloatVector.broadcast(S, a[ak + aRow]);
+                    c10 = FMA ? b0.fma(a1, c10) : b0.mul(a1).add(c10);
+                    c11 = FMA ? b1.fma(a1, c11) : b1.mul(a1).add(c11);
+                    FloatVector a2 = FloatVector.broadcast(S, a[ak + 2 * aRow]);
+                    c20 = FMA ? b0.fma(a2, c20) : b0.mul(a2).add(c20);
+                    c21 = FMA ? b1.fma(a2, c21) : b1.mul(a2).add(c21);
+                    FloatVector a3 = FloatVector.broadcast(S, a[ak + 3 * aRow]);
+                    c30 = FMA ? b0.fma(a3, c30) : b0.mul(a3).add(c30);
+                    c31 = FMA ? b1.fma(a3, c31) : b1.mul(a3).add(c31);
+                }
+                c00.intoArray(c, cTile);
+                c01.intoArray(c, cTile + L);
+                c10.intoArray(c, cTile + cRow);
+                c11.intoArray(c, cTile + cRow + L);
+                c20.intoArray(c, cTile + 2 * cRow);
+                c21.intoArray(c, cTile + 2 * cRow + L);
+                c30.intoArray(c, cTile + 3 * cRow);
+                c31.intoArray(c, cTile + 3 * cRow + L);
             }
             for (; col < cols; col += L) {
                 int cTile = cOff + r * cRow + col;
