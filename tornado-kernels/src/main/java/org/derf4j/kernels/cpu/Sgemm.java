@@ -6,7 +6,7 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Single-precision matrix multiply in the three layouts a Linear layer needs, on row-major arrays with
- * offsets and leading dimensions (so attention can multiply one head's strided slice in place).
+ * offsets and leading dimensions.
  *
  * <p>Versions:
  * <ol>
@@ -324,7 +324,8 @@ final class Sgemm {
      * one of MR floats (A's, transposed) or a transposing copy element by element, k by k, so that the reads
      * run along the source rows and the writes are contiguous. System.arraycopy of 4 to 16 floats, and a
      * transposing copy row by row (writes strided by the panel width) had made packing a third of the time of
-     * the 64×64×64 products of attention. A partial last panel takes the plain loops, and zeros.
+     * 64×64×64 products (attention's tiles, when they went through Sgemm). A partial last panel takes the plain
+     * loops, and zeros.
      */
     private static void pack(float[] src, int s, int xStride, int kStride, int extent, int width, int kc, int from,
                              int to, float[] dst) {
