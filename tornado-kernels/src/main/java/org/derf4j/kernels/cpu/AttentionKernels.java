@@ -50,7 +50,10 @@ final class AttentionKernels {
      * broadcast: 32 registers, as AVX-512 and NEON have), or of 4 × 2 (11 registers, for AVX2's and SSE's 16).
      */
     private static final boolean WIDE = Lanes.REGISTERS >= 32;
-    /** The rows of a {@link #product} block; the rows of a product are padded to it (padding rows are never read). */
+    /**
+     * The rows of a {@link #product} block; the rows of a product are padded to it. Padding rows of K and V hold
+     * zeros or an earlier tile's values: their scores are masked to −∞ (so P = dS = 0) or never read.
+     */
     private static final int ROWS = 4;
 
     // out[b,t,h·HS:(h+1)·HS] = Σ_{j≤t} softmax_j(q_t·k_j/√HS) v_j, lse[b,h,t] = log Σ_{j≤t} exp(q_t·k_j/√HS);
