@@ -7,8 +7,9 @@ erf and tanh share one form, cheap on the Vector API and legal inside a TornadoV
     f(x) ~= xc * P(t) / Q(t),   xc = clamp(x, -CLAMP, CLAMP),   t = xc*xc,   Q(0) = 1,
 
 with CLAMP the smallest float32 whose float64 f rounds to 1.0f: past it f is 1 in float. The form is odd
-by construction (x times an even function), so no sign handling is needed. erf takes P, Q of degree 5,
-tanh of degree 4 (the lowest degrees that stay well inside 1e-6 once evaluated in float32).
+by construction (x times an even function), so no sign handling is needed. erf takes P of degree 4 and Q of
+degree 5, tanh P and Q of degree 4 (the lowest degrees that stay inside 1e-6 once evaluated in float32, with
+room to spare: every multiply costs the forward of Derf, which is bound by them).
 
 Fit: minimax of the absolute error on [0, CLAMP], by Lawson's iteratively reweighted least squares on the
 linearised problem  x*P(t) - f(x)*Q(t) = 0  divided by the previous Q (Sanathanan-Koerner), against
@@ -29,20 +30,22 @@ and r is reduced by two fma with ln 2 split into float hi + lo parts. X_MAX = 88
 [-127, 127]: n = -127 builds an exponent field of 0, that is 2^n = 0, so e^x is exactly 0 below
 x ~= -87.7 (where it is under the smallest normal float; -inf included), and e^88 ~= 1.7e38 past 88.
 Degree 6 is the lowest within ~1 ulp (degree 5: 2 ulps). The script measures exp (scale 1) over every
-float32 in +-[1/4, X_MAX] and samples below, and erf' (scale 2/sqrt(pi), x -> -x*x) over every float32
-in [1/4, 10] and samples below, as Java computes them (float32 with fma).
+float32 in +-[1/4, X_MAX] and samples below.
 
 erf in the exp form, vector only (the backward of Derf, which needs erf'(z) = 2/sqrt(pi) * exp(-z^2) anyway,
-so one exp serves both):
+so one exponential serves both):
 
-    erf(z) ~= sign(z) * (1 - e * R(a)),   a = min(|z|, A_MAX),   e = exp(-a*a) (the exp above, at t = a*a),
+    erf(z) ~= sign(z) * (1 - e * R(a)),   a = min(|z|, A_MAX),   e = G(a) ~= exp(-a*a),
+    R(a) = sum_k R_k u^k (k = 1..5),   u = 1 / (1 + U_SCALE * a),
 
-R a polynomial of degree 10 with R(0) = 1 held (so erf(+-0) = +-0 exactly), fitted to erfcx(a) =
-erfc(a) * exp(a^2) in the absolute error of erf, that is weighted by exp(-a^2) (Lawson), on [0, A_MAX].
-A_MAX = 9.375 is the one clamp: A_MAX^2 < X_MAX, so the exp needs none of its own, and past it erf' is below
-the normal floats. Over [CLAMP, A_MAX] the weight is so small that R only has to stay below e^(a^2) times
-the error, which the fit on that wider range gives for free. No division. The script measures what Java
-computes (float32 with fma, e from the exp above) over every float32 in [1/4, 12] and samples below 1/4.
+e by exp's reduction with its own polynomial G of degree 5 (fitted like E, in relative error; erf and erf'
+need an absolute error, not an ulp), reduced by LN2_HI alone, and 2^-n applied by subtracting n from the
+exponent field: A_MAX = 9.25 keeps that field normal. R fits erfcx(a) = erfc(a) * exp(a^2), which falls like
+u does, in the absolute error of erf, that is weighted by exp(-a^2) (Lawson), on [0, A_MAX], with
+sum_k R_k = 1 (R(0) = 1, so erf(+-0) = +-0; R_1 is then nudged in float32 until that holds exactly); U_SCALE
+is the float32 whose fit has the smallest error (the form of Abramowitz and Stegun's 7.1.26, refitted). The
+script measures erf and erf' = 2/sqrt(pi) * e as Java computes them (float32 with fma) over every float32 in
+[1/64, 12] and samples below 1/64 (the error of 1 - e*R is largest at small a, where it cancels).
 
 Reproducible: no randomness; run  /usr/bin/python3 scripts/fit_functions.py  (numpy only, a few minutes).
 """
@@ -172,12 +175,12 @@ TWO_OVER_SQRT_PI = np.float32(2 / math.sqrt(math.pi))  # Erf.TWO_OVER_SQRT_PI
 SMALLEST_NORMAL = 2.0 ** -126
 
 
-def fit_exp():
+def fit_exp(degree):
     """E(r) = 1 + sum_k E_k r^k, minimax in relative error to exp on [-ln2/2, ln2/2] (Lawson): the
-    residual E(r)/e^r - 1 is linear in E_1..E_DEG_E."""
+    residual E(r)/e^r - 1 is linear in E_1..E_degree."""
     r = np.linspace(-math.log(2) / 2, math.log(2) / 2, 20_001)
     f = np.exp(r)
-    a = np.stack([r ** k for k in range(1, DEG_E + 1)], axis=1) / f[:, None]
+    a = np.stack([r ** k for k in range(1, degree + 1)], axis=1) / f[:, None]
     b = 1 - 1 / f
     w = np.full_like(r, 1.0 / len(r))
     for _ in range(ITERATIONS):
@@ -223,25 +226,8 @@ def check_exp(e32):
     return worst_ulps, worst_rel, worst_tiny
 
 
-def check_derivative(e32):
-    """erf'(x) = 2/sqrt(pi) * exp(-x*x): max relative error against 2/sqrt(pi)*exp(-t) for the float32
-    t = x*x (the squaring's own rounding, up to 88 * 2^-24 relative here, is the same in any float32
-    code) where that is a normal float, over every float32 in [1/4, 10] and samples below; and max
-    absolute error against the exact erf'(x)."""
-    worst_rel = worst_abs = 0.0
-    for x in [np.geomspace(1e-38, 0.25, 200_001).astype(np.float32), *every_float(0.25, 10.0)]:
-        t = x * x
-        got = exp32(e32, -t, TWO_OVER_SQRT_PI).astype(np.float64)
-        of_t = 2 / math.sqrt(math.pi) * np.exp(-t.astype(np.float64))
-        exact = 2 / math.sqrt(math.pi) * np.exp(-(x.astype(np.float64) ** 2))
-        normal = of_t >= SMALLEST_NORMAL
-        worst_rel = max(worst_rel, np.max(np.abs(got - of_t)[normal] / of_t[normal]))
-        worst_abs = max(worst_abs, np.max(np.abs(got - exact)))
-    return worst_rel, worst_abs
-
-
 def exp():
-    e, ext = fit_exp()
+    e, ext = fit_exp(DEG_E)
     e32 = e.astype(np.float32)
     assert e32[0] == 1
     ulps, rel, tiny = check_exp(e32)
@@ -249,41 +235,38 @@ def exp():
           f"{np.max(np.abs(ext)):.3e}, {len(ext)} alternating extrema (a best approximation needs {DEG_E + 1})")
     print(f"  float32 (fma), every float in +-[1/4, {X_MAX}]: max error {ulps:.3f} ulps, relative {rel:.3e}, "
           f"where e^x is a normal float; max |error| {tiny:.3e} below")
-    d_rel, d_abs = check_derivative(e32)
-    print(f"erf' = 2/sqrt(pi) * exp(-x*x), every float in [1/4, 10]: max relative error {d_rel:.3e} given t = x*x; "
-          f"max |error| {d_abs:.3e}")
     constants = [("X_MAX", X_MAX), ("MAGIC", MAGIC), ("LOG2E", LOG2E), ("LN2_HI", LN2_HI), ("LN2_LO", LN2_LO)]
     return constants + [(f"E{i}", a) for i, a in enumerate(e32)]
 
 
-DEG_R = 10
+DEG_G = 5
+DEG_R = 5
+A_MAX = np.float32(9.25)
 
 
-A_MAX = np.float32(9.375)
-
-
-def expneg32(e32, t, scale=np.float32(1)):
-    """scale * e^-t for 0 <= t <= X_MAX as Exp.negatedBelowXMax computes it: n = round(t / ln 2),
-    r = t - n ln 2, and E(-r) * 2^-n with E's odd coefficients negated (the same bits as exp32 at -t)."""
-    tc = t
-    shifted = fma32(tc, LOG2E, MAGIC)
+def gaussian32(g32, a):
+    """e^(-a*a) as Erf.gaussian computes it, for 0 <= a <= A_MAX: t = a*a, n = round(t / ln 2), r = t - n ln 2
+    by one fma with LN2_HI, G(-r) (G's odd coefficients negated), and 2^-n applied by subtracting n from the
+    exponent field of G(-r)'s bits. No clamp: A_MAX keeps that field positive."""
+    t = a * a
+    shifted = fma32(t, LOG2E, MAGIC)
     n = shifted - MAGIC
-    r = fma32(n, -LN2_HI, tc)
-    r = fma32(n, -LN2_LO, r)
-    signs = np.array([(-1) ** k for k in range(len(e32))], dtype=np.float32)
-    p = horner((scale * e32) * signs, r, True)
-    two_minus_n = ((np.int32(127) + MAGIC.view(np.int32) - shifted.view(np.int32)) << 23).view(np.float32)
-    return p * two_minus_n
+    r = fma32(n, -LN2_HI, t)
+    signs = np.array([(-1) ** k for k in range(len(g32))], dtype=np.float32)
+    p = horner(g32 * signs, r, True)
+    return (p.view(np.int32) - (shifted.view(np.int32) << 23)).view(np.float32)
 
 
-def fit_erfcx():
-    """R(a) = 1 + sum_k R_k a^k: max |exp(-a^2) (R(a) - erfcx(a))| minimal on [0, A_MAX] (Lawson), densely
-    sampled where the weight is not negligible (a < 5)."""
+def fit_erfcx(scale):
+    """R(a) = sum_k R_k u^k, k = 1..DEG_R (R_0 = 0), u = 1/(1 + scale*a), with sum_k R_k = 1 (so R(0) = 1): max
+    |exp(-a^2) (R(a) - erfcx(a))| minimal on [0, A_MAX] (Lawson), densely sampled where the weight is not
+    negligible (a < 5). R_1 = 1 - sum of the others, so the residual is linear in R_2..R_DEG_R."""
     a = np.concatenate([np.linspace(0.0, 5.0, 40_001), np.linspace(5.0, float(A_MAX), 2_001)[1:]])
     erfcx = np.array([math.erfc(v) * math.exp(v * v) for v in a])
     weight = np.exp(-a * a)
-    m = np.stack([a ** k for k in range(1, DEG_R + 1)], axis=1) * weight[:, None]
-    b = (erfcx - 1) * weight
+    u = 1 / (1 + float(scale) * a)
+    m = np.stack([u ** k - u for k in range(2, DEG_R + 1)], axis=1) * weight[:, None]
+    b = (erfcx - u) * weight
     w = np.full_like(a, 1.0 / len(a))
     for _ in range(ITERATIONS):
         sw = np.sqrt(w)
@@ -291,55 +274,99 @@ def fit_erfcx():
         err = m @ c - b
         w = w * np.abs(err)
         w /= w.sum()
-    return np.concatenate(([1.0], c)), extrema(err)
+    return np.concatenate(([0.0, 1 - c.sum()], c)), extrema(err)
 
 
-def erf_exp_form32(r32, e32, z):
-    """erf(z) as Erf.erf(z, a, e) computes it, with a = Erf.magnitude(z) and e = Exp.negatedBelowXMax(a*a):
-    float32 with fma."""
+def best_scale():
+    """The float32 scale of u = 1/(1 + scale*a) whose fit has the smallest error: a grid, then a finer one."""
+    def error(scale):
+        return np.max(np.abs(fit_erfcx(scale)[1]))
+    grid = np.linspace(0.2, 0.8, 13)
+    best = min(grid, key=error)
+    fine = np.linspace(best - 0.05, best + 0.05, 21)
+    return np.float32(min(fine, key=error))
+
+
+def minus_r32(r32, scale32, a):
+    """-R(a) as Erf.erf computes it: u = 1/(1 + scale*a), Horner on the negated coefficients, times u."""
+    u = np.float32(1) / fma32(a, scale32, np.float32(1))
+    return horner(-r32[1:], u, True) * u
+
+
+def erf_exp_form32(r32, scale32, g32, z):
+    """erf(z) as Erf.erf(z, a, e) computes it, with a = Erf.magnitude(z) and e = Erf.gaussian(a)."""
     a = np.minimum(np.abs(z), A_MAX)
-    e = expneg32(e32, a * a)
-    y = fma32(e, horner(-r32, a, True), np.float32(1))
+    y = fma32(gaussian32(g32, a), minus_r32(r32, scale32, a), np.float32(1))
     return np.copysign(y, z)
 
 
-def erf_exp_form(e32):
-    assert A_MAX * A_MAX <= X_MAX, "the exp takes a*a unclamped"
-    r, ext = fit_erfcx()
-    r32 = r.astype(np.float32)
-    assert r32[0] == 1
-    worst, at, largest = 0.0, None, 0.0
-    for x in [np.geomspace(1e-38, 0.25, 200_001).astype(np.float32), *every_float(0.25, 12.0)]:
-        got = erf_exp_form32(r32, e32, x)
-        assert np.array_equal(erf_exp_form32(r32, e32, -x), -got), "odd symmetry"
+def exact_at_zero(r32, scale32):
+    """R_1 nudged by ulps until the float32 R(0) is exactly 1, so that erf(+-0) = +-0."""
+    r32 = r32.copy()
+    for _ in range(64):
+        minus_r0 = minus_r32(r32, scale32, np.zeros(1, dtype=np.float32))[0]
+        if minus_r0 == -1:
+            return r32
+        r32[1] = np.nextafter(r32[1], np.float32(np.inf if minus_r0 > -1 else -np.inf))
+    raise AssertionError("no R_1 makes R(0) = 1 in float32")
+
+
+def erf_exp_form():
+    """Fits G (e^(-r), relative) and R, checks erf's exp form and erf' = 2/sqrt(pi) * e as Java computes them."""
+    g, g_ext = fit_exp(DEG_G)
+    g32 = g.astype(np.float32)
+    assert g32[0] == 1
+    shifted = fma32(A_MAX * A_MAX, LOG2E, MAGIC)
+    assert 126 - (int(shifted.view(np.int32)) - int(MAGIC.view(np.int32))) >= 1, "e^(-A_MAX^2) stays normal"
+    scale32 = best_scale()
+    r, ext = fit_erfcx(scale32)
+    r32 = exact_at_zero(r.astype(np.float32), scale32)
+    worst, at, largest, worst_d, at_d = 0.0, None, 0.0, 0.0, None
+    for x in [np.geomspace(1e-38, 1 / 64, 2_000_001).astype(np.float32), *every_float(1 / 64, 12.0)]:
+        got = erf_exp_form32(r32, scale32, g32, x)
+        assert np.array_equal(erf_exp_form32(r32, scale32, g32, -x), -got), "odd symmetry"
         largest = max(largest, float(np.max(got)))
-        bad = np.abs(got.astype(np.float64) - vectorized(math.erf)(x.astype(np.float64)))
+        x64 = x.astype(np.float64)
+        bad = np.abs(got.astype(np.float64) - vectorized(math.erf)(x64))
         i = np.argmax(bad)
         if bad[i] > worst:
             worst, at = bad[i], x[i]
-    special = erf_exp_form32(r32, e32, np.array([0.0, -0.0, np.inf, -np.inf, np.nan], dtype=np.float32))
+        d = (TWO_OVER_SQRT_PI * gaussian32(g32, np.minimum(x, A_MAX))).astype(np.float64)
+        bad_d = np.abs(d - 2 / math.sqrt(math.pi) * np.exp(-x64 * x64))
+        i = np.argmax(bad_d)
+        if bad_d[i] > worst_d:
+            worst_d, at_d = bad_d[i], x[i]
+    special = erf_exp_form32(r32, scale32, g32, np.array([0.0, -0.0, np.inf, -np.inf, np.nan], dtype=np.float32))
     assert special[0] == 0 and not np.signbit(special[0]) and special[1] == 0 and np.signbit(special[1])
     assert special[2] == 1 and special[3] == -1 and np.isnan(special[4])
-    print(f"erf, exp form: R of degree {DEG_R} with R0 = 1, exact arithmetic: max |error| of erf "
-          f"{np.max(np.abs(ext)):.3e}, {len(ext)} alternating extrema (a best approximation needs {DEG_R + 1})")
-    print(f"  float32 (fma), with the exp above, every float in [1/4, 12] and samples below: max |error| = "
-          f"{worst:.3e} at x = {at!r}; largest value returned = {largest:.9f}")
-    return [("A_MAX", A_MAX)] + [(f"R{i}", a) for i, a in enumerate(r32) if i > 0]
+    assert np.isnan(gaussian32(g32, np.array([np.nan], dtype=np.float32))[0])
+    print(f"e^(-a^2): G of degree {DEG_G} with G0 = 1, exact arithmetic: max relative error of e^r "
+          f"{np.max(np.abs(g_ext)):.3e}; reduced by LN2_HI alone, 2^-n by the exponent field")
+    print(f"  erf' = 2/sqrt(pi) * e^(-a^2) (a float32 product), a = min(|x|, {A_MAX}), every float in [1/64, 12] "
+          f"and samples below: "
+          f"max |error| = {worst_d:.3e} at x = {at_d!r}")
+    print(f"erf, exp form: R = u*P(u), u = 1/(1 + {float(scale32)!r}*a), P of degree {DEG_R - 1}, R(0) = 1, "
+          f"exact arithmetic: max |error| of erf {np.max(np.abs(ext)):.3e}, {len(ext)} alternating extrema "
+          f"(a best approximation needs {DEG_R})")
+    print(f"  float32 (fma), every float in [1/64, 12] and samples below: max |error| = {worst:.3e} at x = {at!r}; "
+          f"largest value returned = {largest:.9f}")
+    constants = [("A_MAX", A_MAX), ("U_SCALE", scale32)]
+    constants += [(f"R{i}", v) for i, v in enumerate(r32) if i > 0]
+    return constants + [(f"G{i}", v) for i, v in enumerate(g32) if i > 0]
 
 
 def print_java(file, constants):
     print(f"\n{file}:\n    // Generated by scripts/fit_functions.py: do not edit by hand.")
     for name, value in constants:
-        visibility = "" if name in ("CLAMP", "X_MAX", "A_MAX") else "private "
+        visibility = "" if name in ("CLAMP", "X_MAX", "A_MAX", "MAGIC", "LOG2E", "LN2_HI") else "private "
         print(f"    {visibility}static final float {name} = {float(value)!r}f;")
 
 
 def main():
-    erf = odd_rational("erf", math.erf, 5, 5)
+    erf = odd_rational("erf", math.erf, 4, 5)
     tanh = odd_rational("tanh", math.tanh, 4, 4)
     exponential = exp()
-    e32 = np.array([v for name, v in exponential if name.startswith("E")], dtype=np.float32)
-    erf += erf_exp_form(e32)
+    erf += erf_exp_form()
     print_java("Erf.java", erf)
     print_java("Tanh.java", tanh)
     print_java("Exp.java", exponential)

@@ -8,22 +8,21 @@ import org.derf4j.kernels.PointwiseNorm;
  * Derf, {@code y = γ ⊙ erf(α·x + s) + β}, over rows {@code [from, to)} of x[N,C]. Versions:
  * <ol>
  *   <li>reference: {@link PointwiseNormKernels}'s scalar loops over {@link #FUNCTION}.</li>
- *   <li>{@link #forward}, {@link #backward}: Vector API, one pass over each row, with {@link Erf}'s and
- *       {@link Exp}'s inline vector forms (VectorOperators.EXP calls out of line, and rounds differently
- *       before and after the JIT compiles it). The forward takes the rational erf, which needs no exp. The
- *       backward computes e = e^(−z²) once and takes from it both erf' = 2/√π·e and erf in its exp form
+ *   <li>{@link #forward}, {@link #backward}: Vector API, one pass over each row, with {@link Erf}'s inline vector
+ *       forms (VectorOperators.EXP calls out of line, and rounds differently before and after the JIT compiles
+ *       it). The forward takes the rational erf, which needs no exp. The backward computes e = e^(−z²) once
+ *       ({@link Erf#gaussian}), takes from it both erf' = 2/√π·e and erf in its exp form
  *       ({@link Erf#erf(FloatVector, FloatVector, FloatVector)}), and fuses all five gradients into that pass. It leaves
  *       2/√π out of the per-element work: dx takes it in its α, dα and ds in their row sums, which accumulate
  *       in float lanes over a row, then in double. The columns that fill no vector go to the reference's row
  *       code.</li>
  * </ol>
  *
- * <p>On AVX2 every constant of a vector polynomial is one more instruction (a broadcast from memory: 16
- * registers cannot hold them all across the loop), so the count of instructions per element, not of
- * operations, is what the backward costs there. In C2's code at 256 bits (Zen 3) the backward's loop is 88
- * instructions per 8 floats (24 fma, 12 broadcasts, 22 loads of data and of spilled constants); it was 100
- * with its own rational erf (35 broadcasts and a divide). The forward's is 39; LayerNorm's backward, two
- * passes, 29.
+ * <p>What bounds both loops, once their rows come from cache, is multiplies: fma, multiply and divide issue on the
+ * FPU's two multiply pipes (Zen 2 to 5, Intel since Haswell), while adds, compares, blends and bit operations
+ * can go to others. Per vector the forward issues 13 multiplies or fma and a divide, the backward 21 and a
+ * divide; LayerNorm's forward and backward together issue 11. So where memory does not hide them (narrow vectors, tensors in cache) Derf costs about three LayerNorms;
+ * bench/RESULTS.md measures where it does.
  */
 final class DerfKernels {
     private DerfKernels() {
@@ -71,7 +70,7 @@ final class DerfKernels {
                 FloatVector d = FloatVector.fromArray(S, dout, o + c);
                 FloatVector z = FMA ? xv.fma(alphas, shifts) : xv.mul(alphas).add(shifts);
                 FloatVector a = Erf.magnitude(z);
-                FloatVector e = Exp.negatedBelowXMax(a.mul(a), 1f); // e^(−z²)
+                FloatVector e = Erf.gaussian(a); // e^(−z²)
                 FloatVector fz = Erf.erf(z, a, e);
                 FloatVector g = d.mul(FloatVector.fromArray(S, gamma, c)).mul(e); // dL/dz without its 2/√π
                 FloatVector dxc = FloatVector.fromArray(S, dx, o + c);

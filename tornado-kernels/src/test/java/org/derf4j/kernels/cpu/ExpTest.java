@@ -83,29 +83,4 @@ class ExpTest {
             }
         }
     }
-
-    /** e⁻ᵗ for t ≥ 0 (erf's exp) is exp at −t, bit for bit, with and without its clamp where t ≤ X_MAX. */
-    @Test
-    void negatedIsExpOfMinusT() {
-        float[] t = new float[x.length];
-        for (int i = 0; i < x.length; i++) {
-            t[i] = Math.abs(x[i]);
-        }
-        float[] minusT = new float[t.length];
-        for (int i = 0; i < t.length; i++) {
-            minusT[i] = -t[i];
-        }
-        float scale = Erf.TWO_OVER_SQRT_PI;
-        float[] viaScaled = FloatFunctions.vector(minusT, v -> Exp.scaled(v, scale));
-        float[] viaNegated = FloatFunctions.vector(t, v -> Exp.negated(v, scale));
-        float[] belowXMax = FloatFunctions.vector(t, v -> Exp.negatedBelowXMax(v, scale));
-        for (int i = 0; i < t.length; i++) {
-            if (Float.floatToIntBits(viaScaled[i]) != Float.floatToIntBits(viaNegated[i])) {
-                fail("negated(" + t[i] + ") = " + viaNegated[i] + ", scaled(" + minusT[i] + ") = " + viaScaled[i]);
-            }
-            if (t[i] <= Exp.X_MAX && Float.floatToIntBits(belowXMax[i]) != Float.floatToIntBits(viaNegated[i])) {
-                fail("negatedBelowXMax(" + t[i] + ") = " + belowXMax[i] + ", negated: " + viaNegated[i]);
-            }
-        }
-    }
 }
