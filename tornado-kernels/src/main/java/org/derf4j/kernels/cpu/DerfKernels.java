@@ -12,17 +12,17 @@ import org.derf4j.kernels.PointwiseNorm;
  *       forms (VectorOperators.EXP calls out of line, and rounds differently before and after the JIT compiles
  *       it). The forward takes the rational erf, which needs no exp. The backward computes e = e^(−z²) once
  *       ({@link Erf#gaussian}), takes from it both erf' = 2/√π·e and erf in its exp form
- *       ({@link Erf#erf(FloatVector, FloatVector, FloatVector)}), and fuses all five gradients into that pass. It leaves
- *       2/√π out of the per-element work: dx takes it in its α, dα and ds in their row sums, which accumulate
+ *       ({@link Erf#erf(FloatVector, FloatVector, FloatVector)}), and fuses all five gradients into that pass. It
+ *       leaves 2/√π out of the per-element work: dx takes it in its α, dα and ds in their row sums, which accumulate
  *       in float lanes over a row, then in double. The columns that fill no vector go to the reference's row
  *       code.</li>
  * </ol>
  *
  * <p>What bounds both loops, once their rows come from cache, is multiplies: fma, multiply and divide issue on the
- * FPU's two multiply pipes (Zen 2 to 5, Intel since Haswell), while adds, compares, blends and bit operations
- * can go to others. Per vector the forward issues 13 multiplies or fma and a divide, the backward 21 and a
- * divide; LayerNorm's forward and backward together issue 11. So where memory does not hide them (narrow vectors, tensors in cache) Derf costs about three LayerNorms;
- * bench/RESULTS.md measures where it does.
+ * FPU's two multiply pipes (Zen 2 to 5, Intel since Haswell), while adds, compares, blends and bit operations can go
+ * to others. Per vector the forward issues 13 multiplies or fma and a divide, the backward 21 and a divide;
+ * LayerNorm's forward and backward together issue 11. So where memory does not hide them (narrow vectors, tensors in
+ * cache) Derf costs about three LayerNorms; bench/RESULTS.md measures where it does.
  */
 final class DerfKernels {
     private DerfKernels() {

@@ -11,28 +11,28 @@ import jdk.incubator.vector.VectorOperators;
  * <pre>
  *   erf(x) ≈ xc·P(t)/Q(t),   xc = clamp(x, −CLAMP, CLAMP),   t = xc²,   P of degree 4, Q of degree 5, Q(0) = 1
  * </pre>
- * CLAMP is the smallest float whose erf rounds to 1f, so clamping costs nothing in accuracy. The form is
- * odd by construction (no sign handling), and every coefficient is positive: Q ≥ 1 has no pole and neither
- * Horner sum cancels, so float32 evaluation adds only a few roundings to the fit's 2.4e-7 (degree 5 for P
- * too fits within 1.6e-8, at one more fma per element: the forward of Derf is bound by its multiplies). There is no exp
- * and no table, only + × ÷ and min/max, so the scalar form also runs inside a TornadoVM kernel.
+ * CLAMP is the smallest float whose erf rounds to 1f, so clamping costs nothing in accuracy. The form is odd by
+ * construction (no sign handling), and every coefficient is positive: Q ≥ 1 has no pole and neither Horner sum
+ * cancels, so float32 evaluation adds only a few roundings to the fit's 2.4e-7 (degree 5 for P too fits within 1.6e-8,
+ * at one more fma per element: the forward of Derf is bound by its multiplies). There is no exp and no table, only
+ * + × ÷ and min/max, so the scalar form also runs inside a TornadoVM kernel.
  *
  * <p>Max absolute error, measured by the script on every float in [1/4, CLAMP] (and by {@code ErfTest}
  * against PyTorch): 6.1e-7 for the scalar form (multiply, then add; Java never fuses them) and 5.7e-7 for
  * the vector form (fma). Results may exceed 1 in magnitude by up to 4.8e-7. erf(NaN) is NaN, erf(±0) = ±0.
  *
- * <p>The backward of Derf needs erf'(z) = 2/√π·e^(−z²) too, and {@link #erf(FloatVector, FloatVector, FloatVector)} builds
- * erf on that same exponential, so that one exp serves both (its own fit, vector form only):
+ * <p>The backward of Derf needs erf'(z) = 2/√π·e^(−z²) too, and {@link #erf(FloatVector, FloatVector, FloatVector)}
+ * builds erf on that same exponential, so that one exp serves both (its own fit, vector form only):
  * <pre>
  *   erf(z) ≈ sign(z)·(1 − e·R(a)),   a = min(|z|, A_MAX),   e = {@link #gaussian}(a) ≈ e^(−a²),
  *   R(a) = u·P(u),   u = 1/(1 + U_SCALE·a),   P of degree 4,   R(0) = 1
  * </pre>
- * R fits erfcx(a) = erfc(a)·e^(a²) in the absolute error of erf, on [0, A_MAX]. erfcx falls like 1/(a·√π), as u
- * does, so four degrees in u (the form of Abramowitz and Stegun's 7.1.26, refitted with R(0) = 1 exactly) do what
- * took ten in a: a divide and 5 fma or multiplies instead of 10 fma, and a shorter chain of dependent
- * operations. Max absolute error 4.4e-7 (float32, fma), measured by the script on every float in [1/64, 12] and
- * samples below, where 1 − e·R cancels and the error is largest. A_MAX = 9.25 is the only clamp: it keeps {@link #gaussian}'s exponent arithmetic within
- * the normal floats, and past it erf is 1 and erf' below 1e-37.
+ * R fits erfcx(a) = erfc(a)·e^(a²) in the absolute error of erf, on [0, A_MAX]. erfcx falls like 1/(a·√π), as u does,
+ * so four degrees in u (the form of Abramowitz and Stegun's 7.1.26, refitted with R(0) = 1 exactly) do what took ten
+ * in a: a divide and 5 fma or multiplies instead of 10 fma, and a shorter chain of dependent operations. Max absolute
+ * error 4.4e-7 (float32, fma), measured by the script on every float in [1/64, 12] and samples below, where 1 − e·R
+ * cancels and the error is largest. A_MAX = 9.25 is the only clamp: it keeps {@link #gaussian}'s exponent arithmetic
+ * within the normal floats, and past it erf is 1 and erf' below 1e-37.
  */
 public final class Erf {
     private Erf() {
