@@ -25,13 +25,13 @@ class SgemmTest {
 
     /**
      * (M, N, K): sizes that fill no micro-tile, panel or cache block evenly, single rows and columns, K over
-     * one KC block (257, 400), M over one MC block, N over one NC block (2100), and some above the size at
-     * which a team multiply stops running on the calling thread.
+     * one KC block (1100: KC is 512 or 1024), M over one MC block, N over one NC block (2100), and some above the
+     * size at which a team multiply stops running on the calling thread.
      */
     static final int[][] SIZES = {
             {1, 1, 1}, {2, 3, 7}, {3, 2, 1}, {7, 15, 17}, {15, 17, 31}, {17, 31, 33}, {31, 33, 63},
             {33, 63, 65}, {63, 65, 129}, {65, 129, 257}, {129, 257, 2}, {257, 1, 129}, {1, 257, 65},
-            {129, 65, 257}, {257, 129, 63}, {33, 2100, 65}, {300, 500, 400}};
+            {129, 65, 257}, {257, 129, 63}, {33, 2100, 65}, {300, 500, 400}, {29, 37, 1100}};
 
     /**
      * Padding: OFFSET elements before and after every operand and LD_PAD after each row. It holds NaN in A and
