@@ -53,37 +53,33 @@ final class Sgemm {
     private static final boolean FMA = Lanes.FMA;
     private static final int L = S.length();
     /**
-     * Micro-tile: MR rows of C × NR columns, one accumulator per row and vector of columns, chosen by the register
-     * file ({@link Lanes#REGISTERS}). A step of k loads NR/L vectors of packed B, broadcasts MR floats of packed A
-     * and issues one fma per accumulator. Fma takes 4 cycles on two pipes on the cores we measured (Zen 3, 4 and
-     * 5), so at least 8 independent accumulators keep both busy, and more leave slack.
+     * Micro-tile: MR rows of C × NR = 2 vectors of columns, held in MR·2 accumulators, chosen by the register
+     * file ({@link Lanes#REGISTERS}). A step of k needs the accumulators, the 2 vectors of B and the broadcasts
+     * of A that C2 schedules ahead (it loads up to 3-4 before their FMAs, and no register pressure stops it).
      * <ul>
-     *   <li>32 registers (AVX-512, NEON): 6×2 vectors, 12 accumulators. 6×32 tied 8×32 and beat 4×48 and 12×32 by
-     *       3-8% in the whole GEMM on Zen 5 (AVX-512), with the fewest registers.</li>
-     *   <li>16 registers (AVX2, AVX, SSE): 12×1 vector, 12 accumulators: with the B vector and one broadcast, 14
-     *       registers, none spilled. Shapes with 2 or more vectors of B spill once they reach 12 accumulators,
-     *       because C2 loads 3-4 broadcasts ahead of their fmas: on AVX2 (Zen 3) it kept one accumulator of 6×2
-     *       and four of 4×3 on the stack, a store and a reload in every step's chain. 4×2, which fits, has 8
-     *       accumulators and no slack: 12×1 ran the 2048³ GEMM 1.2-1.4× as fast on Zen 3 (AVX2, two threads,
-     *       alternated in one JVM with OpenBLAS, 2026-12-02), at 0.75-0.88× OpenBLAS's speed where 4×2 reached
-     *       0.63-0.64×.</li>
+     *   <li>32 registers (AVX-512, NEON): 6×2, 12 accumulators. 6×32 tied 8×32 and beat 4×48 and 12×32 by 3-8%
+     *       in the whole GEMM on Zen 5 (AVX-512), with the fewest registers.</li>
+     *   <li>16 registers (AVX2, AVX, SSE): 4×2, 8 accumulators, the most that C2 keeps in registers. In C2's code on
+     *       AVX2 (Zen 3), 6×2 and 5×2 kept one accumulator on the stack (a reload, FMA and store per k, a chain
+     *       of ~10 cycles where the 12 FMAs need 6); 4×2 and 3×3 spill nothing. 4×2 is the one whose NR divides
+     *       the usual widths. Unrolling k by 2 by hand made C2 hoist the second step's loads and spill: no.</li>
      * </ul>
      */
-    private static final int MR = Lanes.REGISTERS >= 32 ? 6 : 12;
-    private static final int NR = Lanes.REGISTERS >= 32 ? 2 * L : L;
+    private static final int MR = Lanes.REGISTERS >= 32 ? 6 : 4;
+    private static final int NR = 2 * L;
     /**
-     * Depth of a packed block, at least 512: deeper blocks mean fewer passes over C (one load and store of every C
-     * tile per block). With 32 registers, a KC×NR B panel of 32 KiB, which stays in L1 or next to it while A
-     * panels stream through it: at 512 bits (Zen 5, 48 KiB L1, 2026-12-02) 512 ran the 2048³ GEMM in 43.5-44.3 ms
-     * against 47.5-54.4 with the 32 KiB panel's 256 (3 runs each, alternated). With 16 registers, 512 at every
-     * width: on Zen 3, 12×1 ran as fast with 512 as with 1024 at 256 bits and faster than with 256, and fastest at
-     * 128 bits, where 1024 and 2048 leave an A block of two tiles or one.
+     * Depth of a packed block: a KC×NR B panel of 32 KiB, which stays in L1 or next to it while A panels stream
+     * through it, and at least 512 (KC = 512 at 512 and 256 bits, 1024 at 128). Deeper blocks also mean fewer
+     * passes over C (one load and store of every C tile per block). At 256 bits (AVX2, Zen 3) KC = 512 ran the
+     * 2048³ GEMM at 104-121 GFLOP/s against 79-94 with 256 (best of 3 runs each, alternated); at 512 bits (Zen 5,
+     * 48 KiB L1, 2026-12-02) 512 ran it in 43.5-44.3 ms against 47.5-54.4 with the 32 KiB panel's 256 (3 runs each,
+     * alternated).
      */
-    private static final int KC = Lanes.REGISTERS >= 32 ? Math.max(512, 32 * 1024 / Float.BYTES / NR) : 512;
+    private static final int KC = Math.max(512, 32 * 1024 / Float.BYTES / NR);
     /**
      * Rows of a packed A block: 16 tiles of MR rows, fewer where MC×KC floats would pass 128 KiB, so that the
-     * block stays in L2 (120 KiB for 6-row tiles at 512 bits, and for 5 tiles of 12 rows with 16 registers); also
-     * the rows of one team piece.
+     * block stays in L2 (120 KiB for 6-row tiles at 512 bits; 128 KiB for 4-row tiles at 256); also the rows of
+     * one team piece.
      */
     private static final int MC = MR * Math.clamp(128 * 1024 / Float.BYTES / KC / MR, 1, 16);
     /** Columns of a packed B block: KC×NC floats, 2 MiB at any width, shared from L3. */
@@ -324,9 +320,9 @@ final class Sgemm {
      * Panels [from, to) of a source {@code extent} wide along x and kc deep, each {@code width} wide and k-major:
      * {@code dst[x0·kc + k·width + (x − x0)] = src[s + x·xStride + k·kStride]} for the panel starting at
      * x0, zero past the extent. A and B share it; only the strides differ. Whole panels are copied by loops of
-     * constant length, which C2 unrolls: a panel row that lies along a source row as vectors (B's in NN and TN,
-     * A's in TN), the others by a transposing copy element by element, k by k, so that the reads run along the
-     * source rows and the writes are contiguous. System.arraycopy of 4 to 16 floats, and a
+     * constant length, which C2 unrolls: a panel row of whole vectors (B's, x along the source rows) as vectors,
+     * one of MR floats (A's, transposed) or a transposing copy element by element, k by k, so that the reads
+     * run along the source rows and the writes are contiguous. System.arraycopy of 4 to 16 floats, and a
      * transposing copy row by row (writes strided by the panel width) had made packing a third of the time of
      * 64×64×64 products (attention's tiles, when they went through Sgemm). A partial last panel takes the plain
      * loops, and zeros.
@@ -355,18 +351,12 @@ final class Sgemm {
     }
 
     // One whole panel, width = NR or MR (a constant where C2 compiles it inline): dst[d + k·width + x] =
-    // src[s + x·xStride + k·kStride]. Where x runs along the source rows, whole vectors and then single floats
-    // (the last 4 of the 12 rows of an A panel at 256 bits).
+    // src[s + x·xStride + k·kStride].
     private static void packPanel(float[] src, int s, int xStride, int kStride, int width, int kc, float[] dst, int d) {
-        if (xStride == 1) {
-            int vectors = width - width % L;
+        if (xStride == 1 && width % L == 0) {
             for (int k = 0; k < kc; k++, d += width) {
-                int sk = s + k * kStride;
-                for (int x = 0; x < vectors; x += L) {
-                    FloatVector.fromArray(S, src, sk + x).intoArray(dst, d + x);
-                }
-                for (int x = vectors; x < width; x++) {
-                    dst[d + x] = src[sk + x];
+                for (int x = 0; x < width; x += L) {
+                    FloatVector.fromArray(S, src, s + k * kStride + x).intoArray(dst, d + x);
                 }
             }
         } else {
@@ -409,7 +399,7 @@ final class Sgemm {
         if (MR == 6) {
             registerBlocked6x2(ap, ai, bp, bi, kc, c, ci, ldc, add);
         } else {
-            registerBlocked12x1(ap, ai, bp, bi, kc, c, ci, ldc, add);
+            registerBlocked4x2(ap, ai, bp, bi, kc, c, ci, ldc, add);
         }
     }
 
@@ -469,119 +459,44 @@ final class Sgemm {
         c50.intoArray(c, ci + 5 * ldc); c51.intoArray(c, ci + 5 * ldc + L);
     }
 
-    // C[12,L] (+)= Ap[12,kc]·Bp[kc,L]: as registerBlocked6x2 with 12 accumulators of one vector; per k 1 vector load,
-    // 12 broadcasts and 12 fmas. Two steps of k per iteration halve the loop's own instructions (index updates, bound,
-    // B's range check), since the broadcasts already take most of the 6 instructions a Zen core dispatches per cycle;
-    // an odd last step runs after the loop.
-    private static void registerBlocked12x1(float[] ap, int ai, float[] bp, int bi, int kc, float[] c, int ci,
-                                            int ldc, boolean add) {
-        FloatVector c0 = FloatVector.zero(S), c1 = FloatVector.zero(S), c2 = FloatVector.zero(S);
-        FloatVector c3 = FloatVector.zero(S), c4 = FloatVector.zero(S), c5 = FloatVector.zero(S);
-        FloatVector c6 = FloatVector.zero(S), c7 = FloatVector.zero(S), c8 = FloatVector.zero(S);
-        FloatVector c9 = FloatVector.zero(S), c10 = FloatVector.zero(S), c11 = FloatVector.zero(S);
-        int a = ai;
-        int b = bi;
-        for (int end = ai + (kc & ~1) * 12; a < end; a += 24, b += 2 * L) {
-            {
-                FloatVector b0 = FloatVector.fromArray(S, bp, b);
-                FloatVector a0 = FloatVector.broadcast(S, ap[a]);
-                c0 = FMA ? a0.fma(b0, c0) : a0.mul(b0).add(c0);
-                FloatVector a1 = FloatVector.broadcast(S, ap[a + 1]);
-                c1 = FMA ? a1.fma(b0, c1) : a1.mul(b0).add(c1);
-                FloatVector a2 = FloatVector.broadcast(S, ap[a + 2]);
-                c2 = FMA ? a2.fma(b0, c2) : a2.mul(b0).add(c2);
-                FloatVector a3 = FloatVector.broadcast(S, ap[a + 3]);
-                c3 = FMA ? a3.fma(b0, c3) : a3.mul(b0).add(c3);
-                FloatVector a4 = FloatVector.broadcast(S, ap[a + 4]);
-                c4 = FMA ? a4.fma(b0, c4) : a4.mul(b0).add(c4);
-                FloatVector a5 = FloatVector.broadcast(S, ap[a + 5]);
-                c5 = FMA ? a5.fma(b0, c5) : a5.mul(b0).add(c5);
-                FloatVector a6 = FloatVector.broadcast(S, ap[a + 6]);
-                c6 = FMA ? a6.fma(b0, c6) : a6.mul(b0).add(c6);
-                FloatVector a7 = FloatVector.broadcast(S, ap[a + 7]);
-                c7 = FMA ? a7.fma(b0, c7) : a7.mul(b0).add(c7);
-                FloatVector a8 = FloatVector.broadcast(S, ap[a + 8]);
-                c8 = FMA ? a8.fma(b0, c8) : a8.mul(b0).add(c8);
-                FloatVector a9 = FloatVector.broadcast(S, ap[a + 9]);
-                c9 = FMA ? a9.fma(b0, c9) : a9.mul(b0).add(c9);
-                FloatVector a10 = FloatVector.broadcast(S, ap[a + 10]);
-                c10 = FMA ? a10.fma(b0, c10) : a10.mul(b0).add(c10);
-                FloatVector a11 = FloatVector.broadcast(S, ap[a + 11]);
-                c11 = FMA ? a11.fma(b0, c11) : a11.mul(b0).add(c11);
-            }
-            {
-                FloatVector b0 = FloatVector.fromArray(S, bp, b + L);
-                FloatVector a0 = FloatVector.broadcast(S, ap[a + 12]);
-                c0 = FMA ? a0.fma(b0, c0) : a0.mul(b0).add(c0);
-                FloatVector a1 = FloatVector.broadcast(S, ap[a + 13]);
-                c1 = FMA ? a1.fma(b0, c1) : a1.mul(b0).add(c1);
-                FloatVector a2 = FloatVector.broadcast(S, ap[a + 14]);
-                c2 = FMA ? a2.fma(b0, c2) : a2.mul(b0).add(c2);
-                FloatVector a3 = FloatVector.broadcast(S, ap[a + 15]);
-                c3 = FMA ? a3.fma(b0, c3) : a3.mul(b0).add(c3);
-                FloatVector a4 = FloatVector.broadcast(S, ap[a + 16]);
-                c4 = FMA ? a4.fma(b0, c4) : a4.mul(b0).add(c4);
-                FloatVector a5 = FloatVector.broadcast(S, ap[a + 17]);
-                c5 = FMA ? a5.fma(b0, c5) : a5.mul(b0).add(c5);
-                FloatVector a6 = FloatVector.broadcast(S, ap[a + 18]);
-                c6 = FMA ? a6.fma(b0, c6) : a6.mul(b0).add(c6);
-                FloatVector a7 = FloatVector.broadcast(S, ap[a + 19]);
-                c7 = FMA ? a7.fma(b0, c7) : a7.mul(b0).add(c7);
-                FloatVector a8 = FloatVector.broadcast(S, ap[a + 20]);
-                c8 = FMA ? a8.fma(b0, c8) : a8.mul(b0).add(c8);
-                FloatVector a9 = FloatVector.broadcast(S, ap[a + 21]);
-                c9 = FMA ? a9.fma(b0, c9) : a9.mul(b0).add(c9);
-                FloatVector a10 = FloatVector.broadcast(S, ap[a + 22]);
-                c10 = FMA ? a10.fma(b0, c10) : a10.mul(b0).add(c10);
-                FloatVector a11 = FloatVector.broadcast(S, ap[a + 23]);
-                c11 = FMA ? a11.fma(b0, c11) : a11.mul(b0).add(c11);
-            }
-        }
-        if ((kc & 1) != 0) {
+    // C[4,NR] (+)= Ap[4,kc]·Bp[kc,NR]: as registerBlocked6x2 with 8 accumulators; per k 2 loads, 4 broadcasts,
+    // 8 fmas, and 3 instructions of loop (19 in all in C2's code on AVX2).
+    private static void registerBlocked4x2(float[] ap, int ai, float[] bp, int bi, int kc, float[] c, int ci,
+                                           int ldc, boolean add) {
+        FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S);
+        FloatVector c10 = FloatVector.zero(S), c11 = FloatVector.zero(S);
+        FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S);
+        FloatVector c30 = FloatVector.zero(S), c31 = FloatVector.zero(S);
+        for (int a = ai, b = bi, end = ai + kc * 4; a < end; a += 4, b += NR) {
             FloatVector b0 = FloatVector.fromArray(S, bp, b);
+            FloatVector b1 = FloatVector.fromArray(S, bp, b + L);
             FloatVector a0 = FloatVector.broadcast(S, ap[a]);
-            c0 = FMA ? a0.fma(b0, c0) : a0.mul(b0).add(c0);
+            c00 = FMA ? a0.fma(b0, c00) : a0.mul(b0).add(c00);
+            c01 = FMA ? a0.fma(b1, c01) : a0.mul(b1).add(c01);
             FloatVector a1 = FloatVector.broadcast(S, ap[a + 1]);
-            c1 = FMA ? a1.fma(b0, c1) : a1.mul(b0).add(c1);
+            c10 = FMA ? a1.fma(b0, c10) : a1.mul(b0).add(c10);
+            c11 = FMA ? a1.fma(b1, c11) : a1.mul(b1).add(c11);
             FloatVector a2 = FloatVector.broadcast(S, ap[a + 2]);
-            c2 = FMA ? a2.fma(b0, c2) : a2.mul(b0).add(c2);
+            c20 = FMA ? a2.fma(b0, c20) : a2.mul(b0).add(c20);
+            c21 = FMA ? a2.fma(b1, c21) : a2.mul(b1).add(c21);
             FloatVector a3 = FloatVector.broadcast(S, ap[a + 3]);
-            c3 = FMA ? a3.fma(b0, c3) : a3.mul(b0).add(c3);
-            FloatVector a4 = FloatVector.broadcast(S, ap[a + 4]);
-            c4 = FMA ? a4.fma(b0, c4) : a4.mul(b0).add(c4);
-            FloatVector a5 = FloatVector.broadcast(S, ap[a + 5]);
-            c5 = FMA ? a5.fma(b0, c5) : a5.mul(b0).add(c5);
-            FloatVector a6 = FloatVector.broadcast(S, ap[a + 6]);
-            c6 = FMA ? a6.fma(b0, c6) : a6.mul(b0).add(c6);
-            FloatVector a7 = FloatVector.broadcast(S, ap[a + 7]);
-            c7 = FMA ? a7.fma(b0, c7) : a7.mul(b0).add(c7);
-            FloatVector a8 = FloatVector.broadcast(S, ap[a + 8]);
-            c8 = FMA ? a8.fma(b0, c8) : a8.mul(b0).add(c8);
-            FloatVector a9 = FloatVector.broadcast(S, ap[a + 9]);
-            c9 = FMA ? a9.fma(b0, c9) : a9.mul(b0).add(c9);
-            FloatVector a10 = FloatVector.broadcast(S, ap[a + 10]);
-            c10 = FMA ? a10.fma(b0, c10) : a10.mul(b0).add(c10);
-            FloatVector a11 = FloatVector.broadcast(S, ap[a + 11]);
-            c11 = FMA ? a11.fma(b0, c11) : a11.mul(b0).add(c11);
+            c30 = FMA ? a3.fma(b0, c30) : a3.mul(b0).add(c30);
+            c31 = FMA ? a3.fma(b1, c31) : a3.mul(b1).add(c31);
         }
         if (add) {
-            c0 = c0.add(FloatVector.fromArray(S, c, ci));
-            c1 = c1.add(FloatVector.fromArray(S, c, ci + ldc));
-            c2 = c2.add(FloatVector.fromArray(S, c, ci + 2 * ldc));
-            c3 = c3.add(FloatVector.fromArray(S, c, ci + 3 * ldc));
-            c4 = c4.add(FloatVector.fromArray(S, c, ci + 4 * ldc));
-            c5 = c5.add(FloatVector.fromArray(S, c, ci + 5 * ldc));
-            c6 = c6.add(FloatVector.fromArray(S, c, ci + 6 * ldc));
-            c7 = c7.add(FloatVector.fromArray(S, c, ci + 7 * ldc));
-            c8 = c8.add(FloatVector.fromArray(S, c, ci + 8 * ldc));
-            c9 = c9.add(FloatVector.fromArray(S, c, ci + 9 * ldc));
-            c10 = c10.add(FloatVector.fromArray(S, c, ci + 10 * ldc));
-            c11 = c11.add(FloatVector.fromArray(S, c, ci + 11 * ldc));
+            c00 = c00.add(FloatVector.fromArray(S, c, ci));
+            c01 = c01.add(FloatVector.fromArray(S, c, ci + L));
+            c10 = c10.add(FloatVector.fromArray(S, c, ci + ldc));
+            c11 = c11.add(FloatVector.fromArray(S, c, ci + ldc + L));
+            c20 = c20.add(FloatVector.fromArray(S, c, ci + 2 * ldc));
+            c21 = c21.add(FloatVector.fromArray(S, c, ci + 2 * ldc + L));
+            c30 = c30.add(FloatVector.fromArray(S, c, ci + 3 * ldc));
+            c31 = c31.add(FloatVector.fromArray(S, c, ci + 3 * ldc + L));
         }
-        c0.intoArray(c, ci); c1.intoArray(c, ci + ldc); c2.intoArray(c, ci + 2 * ldc);
-        c3.intoArray(c, ci + 3 * ldc); c4.intoArray(c, ci + 4 * ldc); c5.intoArray(c, ci + 5 * ldc);
-        c6.intoArray(c, ci + 6 * ldc); c7.intoArray(c, ci + 7 * ldc); c8.intoArray(c, ci + 8 * ldc);
-        c9.intoArray(c, ci + 9 * ldc); c10.intoArray(c, ci + 10 * ldc); c11.intoArray(c, ci + 11 * ldc);
+        c00.intoArray(c, ci); c01.intoArray(c, ci + L);
+        c10.intoArray(c, ci + ldc); c11.intoArray(c, ci + ldc + L);
+        c20.intoArray(c, ci + 2 * ldc); c21.intoArray(c, ci + 2 * ldc + L);
+        c30.intoArray(c, ci + 3 * ldc); c31.intoArray(c, ci + 3 * ldc + L);
     }
 
     private static void clearUnlessAccumulating(int M, int N, float[] c, int cOff, int ldc, boolean accumulate) {
