@@ -68,14 +68,16 @@ final class Sgemm {
     private static final int MR = Lanes.REGISTERS >= 32 ? 6 : 4;
     private static final int NR = 2 * L;
     /**
-     * Depth of a packed block: a KC×NR B panel of 32 KiB, which stays in L1 or next to it while A panels stream
-     * through it, and at least 512 (KC = 512 at 512 and 256 bits, 1024 at 128). Deeper blocks also mean fewer
-     * passes over C (one load and store of every C tile per block). At 256 bits (AVX2, Zen 3) KC = 512 ran the
-     * 2048³ GEMM at 104-121 GFLOP/s against 79-94 with 256 (best of 3 runs each, alternated); at 512 bits (Zen 5,
-     * 48 KiB L1, 2026-12-02) 512 ran it in 43.5-44.3 ms against 47.5-54.4 with the 32 KiB panel's 256 (3 runs each,
-     * alternated).
+     * Depth of a packed block. Deeper blocks mean fewer passes over C (one load and store of every C tile per
+     * block) and fewer tile prologues, against a B panel (KC×NR) that no longer stays in L1 beside the A panels.
+     * With 32 registers, a B panel of 32 KiB and at least 512 (512 at 512 bits, 1024 at 128): at 512 bits (Zen 5,
+     * 48 KiB L1, 2026-12-02) 512 ran the 2048³ GEMM in 43.5-44.3 ms against 47.5-54.4 with the 32 KiB panel's 256
+     * (3 runs each, alternated), and 768 or 1024 moved nothing beyond the noise. With 16 registers, 1024 (a 64 KiB
+     * panel at 256 bits, 32 KiB at 128): on Zen 3 at 256 bits, alternated in one JVM, 1024 ran the 2048³ GEMM 4-7%
+     * faster than 512 and the training step's shapes 4-10% faster (a 768×256×2048 weight gradient, a
+     * 2048×256×1024 forward), and 256 was slower than 512, with the host quiet and with it contended.
      */
-    private static final int KC = Math.max(512, 32 * 1024 / Float.BYTES / NR);
+    private static final int KC = Lanes.REGISTERS >= 32 ? Math.max(512, 32 * 1024 / Float.BYTES / NR) : 1024;
     /**
      * Rows of a packed A block: 16 tiles of MR rows, fewer where MC×KC floats would pass 128 KiB, so that the
      * block stays in L2 (120 KiB for 6-row tiles at 512 bits; 128 KiB for 4-row tiles at 256); also the rows of
