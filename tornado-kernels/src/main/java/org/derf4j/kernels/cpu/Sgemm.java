@@ -25,8 +25,8 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Memory: each thread owns one set of packing buffers ({@link Panels}: an MC×KC A block, one tile and up
  * to two KC×NC B blocks), made the first time the thread needs them and kept for its life. A call allocates
- * nothing, and a thread's footprint is fixed whatever the shapes and the width: about 4 MiB for a
- * thread that drives a team, 2 MiB for one that calls {@link #multiply}, 130 KiB for a team worker. So
+ * nothing, and a thread's footprint is fixed whatever the shapes: about 4 MiB for a thread that drives a
+ * team, 2 MiB for one that calls {@link #multiply} (8 and 4 MiB with 16 registers), 130 KiB for a team worker. So
  * {@link #multiply} can run inside another kernel's team chunk. A team multiply packs B into the calling
  * thread's B buffers, which the team then reads.
  *
@@ -84,8 +84,13 @@ final class Sgemm {
      * one team piece.
      */
     private static final int MC = MR * Math.clamp(128 * 1024 / Float.BYTES / KC / MR, 1, 16);
-    /** Columns of a packed B block: KC×NC floats, 2 MiB at any width, shared from L3. */
-    private static final int NC = 2 * 1024 * 1024 / Float.BYTES / KC;
+    /**
+     * Columns of a packed B block: KC×NC floats, shared from L3; 2 MiB with 32 registers, 4 MiB with 16. Each A
+     * block is packed once per B block, so a wider one packs A less often: on Zen 3 at 256 bits (32 MiB L3,
+     * alternated in one JVM, 2026-12-02) 4 MiB ran 1024³, 2048³ and a 4096×3072×768 product 4-6% faster than 2 MiB,
+     * and 8 MiB slower.
+     */
+    private static final int NC = (Lanes.REGISTERS >= 32 ? 2 : 4) * 1024 * 1024 / Float.BYTES / KC;
     /** Below this many multiply-adds, a team multiply runs on the calling thread: a dispatch would cost more. */
     private static final long TEAM_MIN_WORK = 1L << 20;
     /** Team pieces aimed for per thread, so that a slow (shared) core does not hold up the rest. */
