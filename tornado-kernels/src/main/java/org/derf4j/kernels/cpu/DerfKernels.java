@@ -18,11 +18,13 @@ import org.derf4j.kernels.PointwiseNorm;
  *       code.</li>
  * </ol>
  *
- * <p>What bounds both loops, once their rows come from cache, is multiplies: fma, multiply and divide issue on the
- * FPU's two multiply pipes (Zen 2 to 5, Intel since Haswell), while adds, compares, blends and bit operations can go
- * to others. Per vector the forward issues 13 multiplies or fma and a divide, the backward 21 and a divide;
- * LayerNorm's forward and backward together issue 11. So where memory does not hide them (narrow vectors, tensors in
- * cache) Derf costs about three LayerNorms; bench/RESULTS.md measures where it does.
+ * <p>What bounds both loops, once their rows come from cache, is their multiplies and, more, the chain of dependent
+ * operations they form. Fma, multiply and divide issue on the FPU's two multiply pipes (Zen 2 to 5, Intel since
+ * Haswell): per vector the forward issues 13 and a divide, the backward 21 and a divide, LayerNorm's forward and
+ * backward together 11. But one element's chain in the backward is about 57 cycles long, and every result holds a
+ * physical register until it retires in order, so with 16 vector registers (whose constants are then reloaded for
+ * each vector) the backward runs at about twice its multiplies' time. So where memory does not hide them (narrow
+ * vectors, tensors in cache) Derf costs two to three LayerNorms; bench/RESULTS.md measures where it does.
  */
 final class DerfKernels {
     private DerfKernels() {
