@@ -14,13 +14,13 @@ import org.derf4j.kernels.Attention;
  *   <li>{@code forwardReference}/{@code backwardReference}: scalar, one query at a time; the forward keeps
  *       one row of T scores.</li>
  *   <li>{@code forwardTiled}/{@code backwardTiled}: FlashAttention's tiling with the Vector API, in tiles of
- *       BQ queries × BK keys. The inputs are packed into scratch: row copies of K and V (and, in the backward,
- *       of Q and dout), Q scaled by 1/√HS, and transposed copies of Q (and dout); rows are padded to whole
- *       vectors, so any HS runs with no leftover code. Every product of two tiles is a register-blocked kernel
- *       that reads the tiles where they lie ({@code product}). Scores are kept key-major (a tile of
- *       Sᵀ = K·Qᵀ), so the softmax works on vectors of queries with no horizontal reductions, and the causal
- *       mask is written into the tile as −∞, which exp ({@link Exp}'s, the same bits in every JIT tier) turns
- *       into 0, so the vector loops carry no masks.
+ *       BQ queries × BK keys. The inputs are packed into scratch: copies of K and V (and, in the backward, of
+ *       Q and dout) in panels of PANEL columns, Q scaled by 1/√HS, and transposed copies of Q (and dout); rows
+ *       are padded to whole vectors, so any HS runs with no leftover code. Every product of two tiles is a
+ *       register-blocked kernel that reads the tiles where they lie ({@code product}). Scores are kept key-major
+ *       (a tile of Sᵀ = K·Qᵀ), so the softmax works on vectors of queries with no horizontal reductions, and
+ *       the causal mask is written into the tile as −∞, which exp ({@link Exp}'s, the same bits in every JIT
+ *       tier) turns into 0, so the vector loops carry no masks.
  *       <ul>
  *         <li>The forward keeps a running max and sum per query (online softmax): one BK×BQ tile of scores
  *             at most, never T×T.</li>
@@ -55,6 +55,12 @@ final class AttentionKernels {
      * zeros or an earlier tile's values: their scores are masked to −∞ (so P = dS = 0) or never read.
      */
     private static final int ROWS = 4;
+    /**
+     * The width of the panels that scratch matrices over the head dimension (keys, values, queries, dout, and
+     * the sums over them) are stored in: [rows][HS] as ⌈HS/PANEL⌉ panels of [rows][PANEL]. So every tile that
+     * {@link #product} reads or writes has rows PANEL = BQ floats apart, a constant (see there why that matters).
+     */
+    private static final int PANEL = BQ;
 
     // out[b,t,h·HS:(h+1)·HS] = Σ_{j≤t} softmax_j(q_t·k_j/√HS) v_j, lse[b,h,t] = log Σ_{j≤t} exp(q_t·k_j/√HS);
     // scores[T] is scratch.
@@ -135,54 +141,70 @@ final class AttentionKernels {
         return (n + multiple - 1) / multiple * multiple;
     }
 
-    // C[rows][cols] (+)= A(rows×n)·B[n][cols], c[r][j] at cOff + r·cRow + j, a(r,k) = a[aOff + r·aRow + k·aK] with
-    // aK = 1 (A row-major) or aRow = 1 (A stored transposed), b[k][j] at bOff + k·bRow + j; rows % ROWS == 0 and
-    // cols % L == 0. In blocks of 4 rows: 4 vectors of columns at a time where WIDE, then 2, then 1. The block's
-    // accumulators hide the FMA latency, and each k loads its vectors of b and four scalars of a; k runs in order,
-    // one fma per term, as in Sgemm. Why not Sgemm.multiply, whose micro-kernel is the same idea: it packs both
-    // operands first (A by a scalar transpose into MR-row panels), and for tiles of 64×64×HS that cost more than
-    // it saved. On Zen 5 (2026-12-02, JMH AttentionBenchmark, alternated runs) the in-place blocks ran both shapes
-    // 1.2-1.6× faster at 512 bits, up to 1.2× at 128 bits with 32 registers, ~15% faster at 256 bits with 16,
-    // and alike at 128 bits with 16.
+    /** Where element (row, d) of a matrix over head dimensions lies in its panels of PANEL columns. */
+    private static int at(int row, int d, int panelRows) {
+        return d / PANEL * panelRows * PANEL + row * PANEL + d % PANEL;
+    }
+
+    // C[rows][cols] (+)= A(rows×n)·B[n][cols] for tiles whose rows lie PANEL floats apart: c[r][j] at
+    // cOff + r·PANEL + j, b[k][j] at bOff + k·PANEL + j, and a(r,k) at aOff + r·PANEL + k, or, where aTransposed,
+    // at aOff + k·PANEL + r; rows % ROWS == 0, cols % L == 0 and cols ≤ PANEL. In blocks of 4 rows: 4 vectors of
+    // columns at a time where WIDE, then 2, then 1. The block's accumulators hide the FMA latency, and each k loads
+    // its vectors of b and four scalars of a; k runs in order, one fma per term, as in Sgemm. Why not
+    // Sgemm.multiply, whose micro-kernel is the same idea: it packs both operands first (A by a scalar transpose
+    // into MR-row panels), and for tiles of 64×64×HS that cost more than it saved. On Zen 5 (2026-12-02, JMH
+    // AttentionBenchmark, alternated runs) the in-place blocks ran both shapes 1.2-1.6× faster at 512 bits, up to
+    // 1.2× at 128 bits with 32 registers, ~15% faster at 256 bits with 16, and alike at 128 bits with 16.
+    // The strides are constants, and aTransposed is tested inside the k loops, which C2 unswitches into a copy
+    // for each value: every index is then k times a constant plus an invariant, so C2 takes the bounds checks out
+    // of the loops and computes no index from k. With strides passed in it kept six checks and a multiply per k,
+    // ~30 instructions for 8 fma, and a 64³ product ran at 54 GFLOP/s against 74 (Zen 3, one thread, 256 bits,
+    // operands in L1).
     // One method, not a kernel per block shape: it is too large for C2 to inline into the tile loops, which must
     // keep their own budget for Exp (with small kernels inlined at every product call, forwardQueryTile left Exp
     // out of line and every vector it took was allocated).
-    private static void product(float[] c, int cOff, int cRow, float[] a, int aOff, int aRow, int aK, float[] b,
-                                int bOff, int bRow, int rows, int cols, int n, boolean accumulate) {
+    private static void product(float[] c, int cOff, float[] a, int aOff, boolean aTransposed, float[] b, int bOff,
+                                int rows, int cols, int n, boolean accumulate) {
+        int aRow = aTransposed ? 1 : PANEL; // from one row of A to the next
         for (int r = 0; r < rows; r += ROWS) {
             if (!accumulate) {
                 for (int i = r; i < r + ROWS; i++) {
-                    Arrays.fill(c, cOff + i * cRow, cOff + i * cRow + cols, 0f);
+                    Arrays.fill(c, cOff + i * PANEL, cOff + i * PANEL + cols, 0f);
                 }
             }
             int aRows = aOff + r * aRow;
             int col = 0;
             for (; WIDE && col + 4 * L <= cols; col += 4 * L) {
-                int cTile = cOff + r * cRow + col;
+                int cTile = cOff + r * PANEL + col;
                 int bCol = bOff + col;
                 FloatVector c00 = FloatVector.fromArray(S, c, cTile);
                 FloatVector c01 = FloatVector.fromArray(S, c, cTile + L);
                 FloatVector c02 = FloatVector.fromArray(S, c, cTile + 2 * L);
                 FloatVector c03 = FloatVector.fromArray(S, c, cTile + 3 * L);
-                FloatVector c10 = FloatVector.fromArray(S, c, cTile + cRow);
-                FloatVector c11 = FloatVector.fromArray(S, c, cTile + cRow + L);
-                FloatVector c12 = FloatVector.fromArray(S, c, cTile + cRow + 2 * L);
-                FloatVector c13 = FloatVector.fromArray(S, c, cTile + cRow + 3 * L);
-                FloatVector c20 = FloatVector.fromArray(S, c, cTile + 2 * cRow);
-                FloatVector c21 = FloatVector.fromArray(S, c, cTile + 2 * cRow + L);
-                FloatVector c22 = FloatVector.fromArray(S, c, cTile + 2 * cRow + 2 * L);
-                FloatVector c23 = FloatVector.fromArray(S, c, cTile + 2 * cRow + 3 * L);
-                FloatVector c30 = FloatVector.fromArray(S, c, cTile + 3 * cRow);
-                FloatVector c31 = FloatVector.fromArray(S, c, cTile + 3 * cRow + L);
-                FloatVector c32 = FloatVector.fromArray(S, c, cTile + 3 * cRow + 2 * L);
-                FloatVector c33 = FloatVector.fromArray(S, c, cTile + 3 * cRow + 3 * L);
+                FloatVector c10 = FloatVector.fromArray(S, c, cTile + PANEL);
+                FloatVector c11 = FloatVector.fromArray(S, c, cTile + PANEL + L);
+                FloatVector c12 = FloatVector.fromArray(S, c, cTile + PANEL + 2 * L);
+                FloatVector c13 = FloatVector.fromArray(S, c, cTile + PANEL + 3 * L);
+                FloatVector c20 = FloatVector.fromArray(S, c, cTile + 2 * PANEL);
+                FloatVector c21 = FloatVector.fromArray(S, c, cTile + 2 * PANEL + L);
+                FloatVector c22 = FloatVector.fromArray(S, c, cTile + 2 * PANEL + 2 * L);
+                FloatVector c23 = FloatVector.fromArray(S, c, cTile + 2 * PANEL + 3 * L);
+                FloatVector c30 = FloatVector.fromArray(S, c, cTile + 3 * PANEL);
+                FloatVector c31 = FloatVector.fromArray(S, c, cTile + 3 * PANEL + L);
+                FloatVector c32 = FloatVector.fromArray(S, c, cTile + 3 * PANEL + 2 * L);
+                FloatVector c33 = FloatVector.fromArray(S, c, cTile + 3 * PANEL + 3 * L);
                 for (int k = 0; k < n; k++) {
-                    int bk = bCol + k * bRow;
+                    int bk = bCol + k * PANEL;
                     FloatVector b0 = FloatVector.fromArray(S, b, bk);
                     FloatVector b1 = FloatVector.fromArray(S, b, bk + L);
                     FloatVector b2 = FloatVector.fromArray(S, b, bk + 2 * L);
                     FloatVector b3 = FloatVector.fromArray(S, b, bk + 3 * L);
-                    int ak = aRows + k * aK;
+                    int ak;
+                    if (aTransposed) {
+                        ak = aRows + k * PANEL;
+                    } else {
+                        ak = aRows + k;
+                    }
                     FloatVector a0 = FloatVector.broadcast(S, a[ak]);
                     c00 = FMA ? b0.fma(a0, c00) : b0.mul(a0).add(c00);
                     c01 = FMA ? b1.fma(a0, c01) : b1.mul(a0).add(c01);
@@ -208,35 +230,40 @@ final class AttentionKernels {
                 c01.intoArray(c, cTile + L);
                 c02.intoArray(c, cTile + 2 * L);
                 c03.intoArray(c, cTile + 3 * L);
-                c10.intoArray(c, cTile + cRow);
-                c11.intoArray(c, cTile + cRow + L);
-                c12.intoArray(c, cTile + cRow + 2 * L);
-                c13.intoArray(c, cTile + cRow + 3 * L);
-                c20.intoArray(c, cTile + 2 * cRow);
-                c21.intoArray(c, cTile + 2 * cRow + L);
-                c22.intoArray(c, cTile + 2 * cRow + 2 * L);
-                c23.intoArray(c, cTile + 2 * cRow + 3 * L);
-                c30.intoArray(c, cTile + 3 * cRow);
-                c31.intoArray(c, cTile + 3 * cRow + L);
-                c32.intoArray(c, cTile + 3 * cRow + 2 * L);
-                c33.intoArray(c, cTile + 3 * cRow + 3 * L);
+                c10.intoArray(c, cTile + PANEL);
+                c11.intoArray(c, cTile + PANEL + L);
+                c12.intoArray(c, cTile + PANEL + 2 * L);
+                c13.intoArray(c, cTile + PANEL + 3 * L);
+                c20.intoArray(c, cTile + 2 * PANEL);
+                c21.intoArray(c, cTile + 2 * PANEL + L);
+                c22.intoArray(c, cTile + 2 * PANEL + 2 * L);
+                c23.intoArray(c, cTile + 2 * PANEL + 3 * L);
+                c30.intoArray(c, cTile + 3 * PANEL);
+                c31.intoArray(c, cTile + 3 * PANEL + L);
+                c32.intoArray(c, cTile + 3 * PANEL + 2 * L);
+                c33.intoArray(c, cTile + 3 * PANEL + 3 * L);
             }
             for (; col + 2 * L <= cols; col += 2 * L) {
-                int cTile = cOff + r * cRow + col;
+                int cTile = cOff + r * PANEL + col;
                 int bCol = bOff + col;
                 FloatVector c00 = FloatVector.fromArray(S, c, cTile);
                 FloatVector c01 = FloatVector.fromArray(S, c, cTile + L);
-                FloatVector c10 = FloatVector.fromArray(S, c, cTile + cRow);
-                FloatVector c11 = FloatVector.fromArray(S, c, cTile + cRow + L);
-                FloatVector c20 = FloatVector.fromArray(S, c, cTile + 2 * cRow);
-                FloatVector c21 = FloatVector.fromArray(S, c, cTile + 2 * cRow + L);
-                FloatVector c30 = FloatVector.fromArray(S, c, cTile + 3 * cRow);
-                FloatVector c31 = FloatVector.fromArray(S, c, cTile + 3 * cRow + L);
+                FloatVector c10 = FloatVector.fromArray(S, c, cTile + PANEL);
+                FloatVector c11 = FloatVector.fromArray(S, c, cTile + PANEL + L);
+                FloatVector c20 = FloatVector.fromArray(S, c, cTile + 2 * PANEL);
+                FloatVector c21 = FloatVector.fromArray(S, c, cTile + 2 * PANEL + L);
+                FloatVector c30 = FloatVector.fromArray(S, c, cTile + 3 * PANEL);
+                FloatVector c31 = FloatVector.fromArray(S, c, cTile + 3 * PANEL + L);
                 for (int k = 0; k < n; k++) {
-                    int bk = bCol + k * bRow;
+                    int bk = bCol + k * PANEL;
                     FloatVector b0 = FloatVector.fromArray(S, b, bk);
                     FloatVector b1 = FloatVector.fromArray(S, b, bk + L);
-                    int ak = aRows + k * aK;
+                    int ak;
+                    if (aTransposed) {
+                        ak = aRows + k * PANEL;
+                    } else {
+                        ak = aRows + k;
+                    }
                     FloatVector a0 = FloatVector.broadcast(S, a[ak]);
                     c00 = FMA ? b0.fma(a0, c00) : b0.mul(a0).add(c00);
                     c01 = FMA ? b1.fma(a0, c01) : b1.mul(a0).add(c01);
@@ -252,23 +279,28 @@ final class AttentionKernels {
                 }
                 c00.intoArray(c, cTile);
                 c01.intoArray(c, cTile + L);
-                c10.intoArray(c, cTile + cRow);
-                c11.intoArray(c, cTile + cRow + L);
-                c20.intoArray(c, cTile + 2 * cRow);
-                c21.intoArray(c, cTile + 2 * cRow + L);
-                c30.intoArray(c, cTile + 3 * cRow);
-                c31.intoArray(c, cTile + 3 * cRow + L);
+                c10.intoArray(c, cTile + PANEL);
+                c11.intoArray(c, cTile + PANEL + L);
+                c20.intoArray(c, cTile + 2 * PANEL);
+                c21.intoArray(c, cTile + 2 * PANEL + L);
+                c30.intoArray(c, cTile + 3 * PANEL);
+                c31.intoArray(c, cTile + 3 * PANEL + L);
             }
             for (; col < cols; col += L) {
-                int cTile = cOff + r * cRow + col;
+                int cTile = cOff + r * PANEL + col;
                 int bCol = bOff + col;
                 FloatVector c0 = FloatVector.fromArray(S, c, cTile);
-                FloatVector c1 = FloatVector.fromArray(S, c, cTile + cRow);
-                FloatVector c2 = FloatVector.fromArray(S, c, cTile + 2 * cRow);
-                FloatVector c3 = FloatVector.fromArray(S, c, cTile + 3 * cRow);
+                FloatVector c1 = FloatVector.fromArray(S, c, cTile + PANEL);
+                FloatVector c2 = FloatVector.fromArray(S, c, cTile + 2 * PANEL);
+                FloatVector c3 = FloatVector.fromArray(S, c, cTile + 3 * PANEL);
                 for (int k = 0; k < n; k++) {
-                    FloatVector bk = FloatVector.fromArray(S, b, bCol + k * bRow);
-                    int ak = aRows + k * aK;
+                    FloatVector bk = FloatVector.fromArray(S, b, bCol + k * PANEL);
+                    int ak;
+                    if (aTransposed) {
+                        ak = aRows + k * PANEL;
+                    } else {
+                        ak = aRows + k;
+                    }
                     FloatVector a0 = FloatVector.broadcast(S, a[ak]);
                     FloatVector a1 = FloatVector.broadcast(S, a[ak + aRow]);
                     FloatVector a2 = FloatVector.broadcast(S, a[ak + 2 * aRow]);
@@ -279,9 +311,61 @@ final class AttentionKernels {
                     c3 = FMA ? bk.fma(a3, c3) : bk.mul(a3).add(c3);
                 }
                 c0.intoArray(c, cTile);
-                c1.intoArray(c, cTile + cRow);
-                c2.intoArray(c, cTile + 2 * cRow);
-                c3.intoArray(c, cTile + 3 * cRow);
+                c1.intoArray(c, cTile + PANEL);
+                c2.intoArray(c, cTile + 2 * PANEL);
+                c3.intoArray(c, cTile + 3 * PANEL);
+            }
+        }
+    }
+
+    // Rows [0, rows) of src, row r at srcOff + r·srcRow and hs floats long, times scale, into panels of PANEL
+    // columns with panelRows rows each; the columns from hs to the last panel's end keep what they held.
+    private static void packPanels(float[] dst, int panelRows, float[] src, int srcOff, int srcRow, int rows, int hs,
+                                   float scale) {
+        int bound = S.loopBound(hs);
+        for (int r = 0; r < rows; r++) {
+            int from = srcOff + r * srcRow;
+            int d = 0;
+            for (; d < bound; d += L) { // PANEL is a whole number of vectors: no vector crosses a panel
+                FloatVector.fromArray(S, src, from + d).mul(scale).intoArray(dst, at(r, d, panelRows));
+            }
+            for (; d < hs; d++) {
+                dst[at(r, d, panelRows)] = src[from + d] * scale;
+            }
+        }
+    }
+
+    // dst[dstOff + r·dstRow + d] += src(r, d)·scale for r < rows and d < hs, src in panels of panelRows rows.
+    private static void addPanels(float[] dst, int dstOff, int dstRow, float[] src, int panelRows, int rows, int hs,
+                                  float scale) {
+        int bound = S.loopBound(hs);
+        FloatVector scales = FloatVector.broadcast(S, scale);
+        for (int r = 0; r < rows; r++) {
+            int to = dstOff + r * dstRow;
+            int d = 0;
+            for (; d < bound; d += L) {
+                FloatVector sum = FloatVector.fromArray(S, dst, to + d);
+                FloatVector term = FloatVector.fromArray(S, src, at(r, d, panelRows));
+                (FMA ? term.fma(scales, sum) : term.mul(scales).add(sum)).intoArray(dst, to + d);
+            }
+            for (; d < hs; d++) {
+                dst[to + d] += src[at(r, d, panelRows)] * scale;
+            }
+        }
+    }
+
+    // dst[dstOff + c·BQ + r] = src[srcOff + r·srcRow + c]·scale for r < rows and c < cols: a tile of rows, stored
+    // column by column. Sixteen rows at a time: their lines stay in L1 while each column's sixteen floats, one
+    // line of dst, are written in order (a row at a time wrote to HS lines of dst per row, and thrashed L1).
+    private static void transpose(float[] dst, int dstOff, float[] src, int srcOff, int srcRow, int rows, int cols,
+                                  float scale) {
+        for (int r0 = 0; r0 < rows; r0 += 16) {
+            int r1 = Math.min(rows, r0 + 16);
+            for (int c = 0; c < cols; c++) {
+                int to = dstOff + c * BQ;
+                for (int r = r0; r < r1; r++) {
+                    dst[to + r] = src[srcOff + r * srcRow + c] * scale;
+                }
             }
         }
     }
@@ -289,23 +373,25 @@ final class AttentionKernels {
     /** One chunk's scratch for {@link #forwardTiled}: a head's keys and values, a query tile, and scores. */
     static final class ForwardScratch {
         final int hsp;         // HS rounded up to whole vectors
-        final float[] k;       // [tp][hsp] the head's keys; tp is T rounded up to BK
-        final float[] v;       // [tp][hsp] the head's values
+        final int tp;          // T rounded up to BK: the rows of k's and v's panels
+        final float[] k;       // the head's keys, [tp][hsp] in panels
+        final float[] v;       // the head's values, the same
         final float[] qT;      // [HS][BQ]  the query tile, scaled by 1/√HS, transposed
         final float[] pT;      // [BK][BQ]  scores, then exp(score − running max), key-major
-        final float[] acc;     // [BQ][hsp] Σ_j p_tj·v_j, rescaled whenever the running max grows
+        final float[] acc;     // [BQ][hsp] in panels: Σ_j p_tj·v_j, rescaled whenever the running max grows
         final float[] max;     // [BQ]      running max of each query's scores
         final float[] sum;     // [BQ]      running Σ_j exp(s_tj − max)
         final float[] rescale; // [BQ]      exp(old max − new max) of the last key tile
 
         ForwardScratch(int T, int hs) {
             hsp = roundUp(hs, L);
-            int tp = roundUp(T, BK);
-            k = new float[tp * hsp];
-            v = new float[tp * hsp];
+            tp = roundUp(T, BK);
+            int columns = roundUp(hsp, PANEL); // the panels' columns, HS and padding
+            k = new float[tp * columns];
+            v = new float[tp * columns];
             qT = new float[hs * BQ];
             pT = new float[BK * BQ];
-            acc = new float[BQ * hsp];
+            acc = new float[BQ * columns];
             max = new float[BQ];
             sum = new float[BQ];
             rescale = new float[BQ];
@@ -319,10 +405,9 @@ final class AttentionKernels {
         int hs = C / NH;
         int stride = 3 * C;
         int base = bh / NH * T * stride + bh % NH * hs + C; // K of (b, t = 0, h); V follows at +C
-        for (int j = 0, keys = Math.min(T, toTile * BQ); j < keys; j++) {
-            System.arraycopy(qkv, base + j * stride, s.k, j * s.hsp, hs);
-            System.arraycopy(qkv, base + j * stride + C, s.v, j * s.hsp, hs);
-        }
+        int keys = Math.min(T, toTile * BQ);
+        packPanels(s.k, s.tp, qkv, base, stride, keys, hs, 1f);
+        packPanels(s.v, s.tp, qkv, base + C, stride, keys, hs, 1f);
         for (int tile = fromTile; tile < toTile; tile++) {
             forwardQueryTile(out, lse, qkv, T, C, NH, bh, tile, s);
         }
@@ -336,6 +421,7 @@ final class AttentionKernels {
         int h = bh % NH;
         int hs = C / NH;
         int hsp = s.hsp;
+        int kvPanel = s.tp * PANEL;
         int stride = 3 * C;
         int base = b * T * stride + h * hs; // Q of (b, t = 0, h)
         float scale = (float) (1.0 / Math.sqrt(hs));
@@ -344,19 +430,17 @@ final class AttentionKernels {
         int rows = roundUp(nq, ROWS);
         int cols = roundUp(nq, L);
         int last = q0 + nq - 1; // keys after the tile's last query are masked for all of it
-        for (int i = 0; i < nq; i++) {
-            int src = base + (q0 + i) * stride;
-            for (int d = 0; d < hs; d++) {
-                s.qT[d * BQ + i] = qkv[src + d] * scale;
-            }
-        }
+        transpose(s.qT, 0, qkv, base + q0 * stride, stride, nq, hs, scale);
         Arrays.fill(s.max, Float.NEGATIVE_INFINITY);
         Arrays.fill(s.sum, 0f);
         Arrays.fill(s.acc, 0f);
         for (int k0 = 0; k0 <= last; k0 += BK) {
             int nk = Math.min(BK, last + 1 - k0);
-            // scores, key-major: pT = K·(Q/√HS)ᵀ
-            product(s.pT, 0, BQ, s.k, k0 * hsp, hsp, 1, s.qT, 0, BQ, roundUp(nk, ROWS), cols, hs, false);
+            // scores, key-major: pT = K·(Q/√HS)ᵀ, summed over the panels of K
+            for (int d0 = 0; d0 < hs; d0 += PANEL) {
+                product(s.pT, 0, s.k, d0 / PANEL * kvPanel + k0 * PANEL, false, s.qT, d0 * BQ, roundUp(nk, ROWS),
+                        cols, Math.min(PANEL, hs - d0), d0 > 0);
+            }
             // key k0+j is visible to queries q0+i for first ≤ i: mask the others with −∞, which exp turns into 0;
             // padding queries (i ≥ nq) get 0, any finite value, so that their running max stays finite
             for (int j = 0; j < nk; j++) {
@@ -389,18 +473,25 @@ final class AttentionKernels {
                 float r = s.rescale[i];
                 if (r != 1f) {
                     for (int d = 0; d < hsp; d += L) {
-                        FloatVector.fromArray(S, s.acc, i * hsp + d).mul(r).intoArray(s.acc, i * hsp + d);
+                        int at = at(i, d, BQ);
+                        FloatVector.fromArray(S, s.acc, at).mul(r).intoArray(s.acc, at);
                     }
                 }
             }
-            // acc += P·V, with P(i,j) = pT[j][i]
-            product(s.acc, 0, hsp, s.pT, 0, 1, BQ, s.v, k0 * hsp, hsp, rows, hsp, nk, true);
+            // acc += P·V, with P(i,j) = pT[j][i], panel by panel of V
+            for (int d0 = 0; d0 < hsp; d0 += PANEL) {
+                product(s.acc, d0 / PANEL * BQ * PANEL, s.pT, 0, true, s.v, d0 / PANEL * kvPanel + k0 * PANEL, rows,
+                        Math.min(PANEL, hsp - d0), nk, true);
+            }
         }
         for (int i = 0; i < nq; i++) {
             int dst = (b * T + q0 + i) * C + h * hs;
             float norm = 1f / s.sum[i];
-            for (int d = 0; d < hs; d++) {
-                out[dst + d] = s.acc[i * hsp + d] * norm;
+            for (int d0 = 0; d0 < hs; d0 += PANEL) { // scalar loops, which C2 vectorizes: vector code here would
+                int from = at(i, d0, BQ);            // take from the node budget that Exp's inlining needs
+                for (int d = 0, n = Math.min(PANEL, hs - d0); d < n; d++) {
+                    out[dst + d0 + d] = s.acc[from + d] * norm;
+                }
             }
             lse[bh * T + q0 + i] = s.max[i] + (float) Math.log(s.sum[i]);
         }
@@ -409,36 +500,40 @@ final class AttentionKernels {
     /** One chunk's scratch for {@link #backwardTiled}: one head's inputs, tiles of P and dS, and the head's dQ. */
     static final class BackwardScratch {
         final int hsp;        // HS rounded up to whole vectors
-        final float[] q;      // [tp][hsp] the head's queries, scaled by 1/√HS; tp is T rounded up to BQ
+        final int tp;         // T rounded up to BQ: the rows of q's, dout's and dq's panels
+        final float[] q;      // the head's queries scaled by 1/√HS, [tp][hsp] in panels
         final float[] qT;     // [tp/BQ][HS][BQ] the same, transposed tile by tile (a 4 KiB row stride would thrash L1)
-        final float[] dout;   // [tp][hsp] the head's dout
+        final float[] dout;   // the head's dout, [tp][hsp] in panels
         final float[] doutT;  // [tp/BQ][HS][BQ] the same, transposed tile by tile
-        final float[] k;      // [BK][hsp] the key tile
-        final float[] v;      // [BK][hsp] the value tile
+        final float[] k;      // the key tile, [BK][hsp] in panels
+        final float[] v;      // the value tile, the same
         final float[] pT;     // [BK][BQ]  P of the tile pair, key-major
         final float[] dsT;    // [BK][BQ]  dP, then dS, key-major
-        final float[] dk;     // [BK][hsp] dK of the key tile, summed over query tiles
-        final float[] dv;     // [BK][hsp] dV of the key tile, summed over query tiles
-        final float[] dq;     // [tp][hsp] √HS·dQ of the head, summed over key tiles
+        final float[] dk;     // [BK][hsp] in panels: dK of the key tile, summed over query tiles
+        final float[] dv;     // [BK][hsp] in panels: dV of the key tile, summed over query tiles
+        final float[] dq;     // [tp][hsp] in panels: √HS·dQ of the head, summed over key tiles
         final float[] rowLse; // [tp]      lse of the head's queries
         final float[] rowD;   // [tp]      D_t = dout_t·out_t
+        final float[] lanes;  // [L]       for Lanes.sum
 
         BackwardScratch(int T, int hs) {
             hsp = roundUp(hs, L);
-            int tp = roundUp(T, BQ);
-            q = new float[tp * hsp];
+            tp = roundUp(T, BQ);
+            int columns = roundUp(hsp, PANEL); // the panels' columns, HS and padding
+            q = new float[tp * columns];
             qT = new float[hs * tp];
-            dout = new float[tp * hsp];
+            dout = new float[tp * columns];
             doutT = new float[hs * tp];
-            k = new float[BK * hsp];
-            v = new float[BK * hsp];
+            k = new float[BK * columns];
+            v = new float[BK * columns];
             pT = new float[BK * BQ];
             dsT = new float[BK * BQ];
-            dk = new float[BK * hsp];
-            dv = new float[BK * hsp];
-            dq = new float[tp * hsp];
+            dk = new float[BK * columns];
+            dv = new float[BK * columns];
+            dq = new float[tp * columns];
             rowLse = new float[tp];
             rowD = new float[tp];
+            lanes = new float[L];
         }
     }
 
@@ -449,21 +544,31 @@ final class AttentionKernels {
         int h = bh % NH;
         int hs = C / NH;
         int hsp = s.hsp;
+        int tp = s.tp;
         int stride = 3 * C;
         int base = b * T * stride + h * hs; // Q of (b, t = 0, h); K and V follow at +C and +2C
         int outBase = b * T * C + h * hs;
         float scale = (float) (1.0 / Math.sqrt(hs));
+        packPanels(s.q, tp, qkv, base, stride, T, hs, scale);
+        packPanels(s.dout, tp, dout, outBase, C, T, hs, 1f);
+        for (int q0 = 0; q0 < T; q0 += BQ) {
+            int nq = Math.min(BQ, T - q0);
+            transpose(s.qT, q0 * hs, qkv, base + q0 * stride, stride, nq, hs, scale);
+            transpose(s.doutT, q0 * hs, dout, outBase + q0 * C, C, nq, hs, 1f);
+        }
+        int bound = S.loopBound(hs);
         for (int t = 0; t < T; t++) {
-            int src = base + t * stride;
             int o = outBase + t * C;
-            int tr = t / BQ * hs * BQ + t % BQ; // t's column in the transposed tiles
-            float dotDoutOut = 0f;
-            for (int d = 0; d < hs; d++) {
-                float qd = qkv[src + d] * scale;
-                s.q[t * hsp + d] = qd;
-                s.qT[tr + d * BQ] = qd;
-                s.dout[t * hsp + d] = dout[o + d];
-                s.doutT[tr + d * BQ] = dout[o + d];
+            FloatVector dot = FloatVector.zero(S);
+            int d = 0;
+            for (; d < bound; d += L) {
+                FloatVector dv = FloatVector.fromArray(S, dout, o + d);
+                FloatVector ov = FloatVector.fromArray(S, out, o + d);
+                dot = FMA ? dv.fma(ov, dot) : dv.mul(ov).add(dot);
+            }
+            dot.intoArray(s.lanes, 0);
+            float dotDoutOut = Lanes.sum(s.lanes);
+            for (; d < hs; d++) {
                 dotDoutOut += dout[o + d] * out[o + d];
             }
             s.rowD[t] = dotDoutOut;
@@ -473,19 +578,20 @@ final class AttentionKernels {
         for (int k0 = 0; k0 < T; k0 += BK) {
             int nk = Math.min(BK, T - k0);
             int rows = roundUp(nk, ROWS);
-            for (int j = 0; j < nk; j++) {
-                int src = base + (k0 + j) * stride + C;
-                System.arraycopy(qkv, src, s.k, j * hsp, hs);
-                System.arraycopy(qkv, src + C, s.v, j * hsp, hs);
-            }
+            packPanels(s.k, BK, qkv, base + k0 * stride + C, stride, nk, hs, 1f);
+            packPanels(s.v, BK, qkv, base + k0 * stride + 2 * C, stride, nk, hs, 1f);
             Arrays.fill(s.dk, 0f);
             Arrays.fill(s.dv, 0f);
             for (int q0 = k0 / BQ * BQ; q0 < T; q0 += BQ) { // earlier query tiles see none of these keys
                 int nq = Math.min(BQ, T - q0);
                 int cols = roundUp(nq, L);
-                // Sᵀ = K·(Q/√HS)ᵀ and dPᵀ = V·doutᵀ, key-major
-                product(s.pT, 0, BQ, s.k, 0, hsp, 1, s.qT, q0 * hs, BQ, rows, cols, hs, false);
-                product(s.dsT, 0, BQ, s.v, 0, hsp, 1, s.doutT, q0 * hs, BQ, rows, cols, hs, false);
+                // Sᵀ = K·(Q/√HS)ᵀ and dPᵀ = V·doutᵀ, key-major, summed over the panels of K and V
+                for (int d0 = 0; d0 < hs; d0 += PANEL) {
+                    int n = Math.min(PANEL, hs - d0);
+                    int kv = d0 / PANEL * BK * PANEL;
+                    product(s.pT, 0, s.k, kv, false, s.qT, q0 * hs + d0 * BQ, rows, cols, n, d0 > 0);
+                    product(s.dsT, 0, s.v, kv, false, s.doutT, q0 * hs + d0 * BQ, rows, cols, n, d0 > 0);
+                }
                 // P = exp(S − lse) where key k0+j is visible to query q0+i, i.e. first ≤ i < end; elsewhere S is
                 // masked with −∞ first, so that P = 0 and dS = P·(dP − D) = 0 with no masks in the vector loop
                 for (int j = 0; j < rows; j++) {
@@ -502,25 +608,20 @@ final class AttentionKernels {
                         p.mul(dp.sub(FloatVector.fromArray(S, s.rowD, q0 + i))).intoArray(s.dsT, at + i);
                     }
                 }
-                // dV += Pᵀ·dout, dK += dSᵀ·(Q/√HS), √HS·dQ += dS·K
-                product(s.dv, 0, hsp, s.pT, 0, BQ, 1, s.dout, q0 * hsp, hsp, rows, hsp, nq, true);
-                product(s.dk, 0, hsp, s.dsT, 0, BQ, 1, s.q, q0 * hsp, hsp, rows, hsp, nq, true);
-                product(s.dq, q0 * hsp, hsp, s.dsT, 0, 1, BQ, s.k, 0, hsp, cols, hsp, nk, true);
-            }
-            for (int j = 0; j < nk; j++) {
-                int dst = base + (k0 + j) * stride + C;
-                for (int d = 0; d < hs; d++) {
-                    dqkv[dst + d] += s.dk[j * hsp + d];
-                    dqkv[dst + C + d] += s.dv[j * hsp + d];
+                // dV += Pᵀ·dout, dK += dSᵀ·(Q/√HS), √HS·dQ += dS·K, panel by panel of dout, Q and K
+                for (int d0 = 0; d0 < hsp; d0 += PANEL) {
+                    int width = Math.min(PANEL, hsp - d0);
+                    int tile = d0 / PANEL * BK * PANEL;
+                    int head = d0 / PANEL * tp * PANEL + q0 * PANEL;
+                    product(s.dv, tile, s.pT, 0, false, s.dout, head, rows, width, nq, true);
+                    product(s.dk, tile, s.dsT, 0, false, s.q, head, rows, width, nq, true);
+                    product(s.dq, head, s.dsT, 0, true, s.k, tile, cols, width, nk, true);
                 }
             }
+            addPanels(dqkv, base + k0 * stride + C, stride, s.dk, BK, nk, hs, 1f);
+            addPanels(dqkv, base + k0 * stride + 2 * C, stride, s.dv, BK, nk, hs, 1f);
         }
-        for (int t = 0; t < T; t++) {
-            int dst = base + t * stride;
-            for (int d = 0; d < hs; d++) {
-                dqkv[dst + d] += s.dq[t * hsp + d] * scale;
-            }
-        }
+        addPanels(dqkv, base, stride, s.dq, tp, T, hs, scale);
     }
 
     /** Attention chunks per thread: enough for the team's hand-out to balance uneven work, few enough that the
