@@ -62,6 +62,22 @@ final class AttentionKernels {
      */
     private static final int PANEL = BQ;
 
+    /**
+     * Which part of a {@link #product} to compute. On a diagonal pair of tiles (the same BQ times), key j and
+     * query i meet only where i ≥ j, so about half of each product there multiplies masked zeros; these skip
+     * most of it (at T = 128, two of the three tile pairs are diagonal).
+     */
+    private enum Part {
+        /** Every term. */
+        ALL,
+        /** C[r][c] only where c ≥ r, to within a vector: rows are keys and columns queries (scores, dP). */
+        COLUMNS_FROM_ROW,
+        /** The terms k ≥ r of row r: rows are keys and k runs over queries (dV, dK). */
+        TERMS_FROM_ROW,
+        /** The terms k ≤ r of row r: rows are queries and k runs over keys (P·V, dQ). */
+        TERMS_TO_ROW
+    }
+
     // out[b,t,h·HS:(h+1)·HS] = Σ_{j≤t} softmax_j(q_t·k_j/√HS) v_j, lse[b,h,t] = log Σ_{j≤t} exp(q_t·k_j/√HS);
     // scores[T] is scratch.
     static void forwardReference(float[] out, float[] lse, float[] qkv, int T, int C, int NH, int bh,
@@ -146,25 +162,24 @@ final class AttentionKernels {
         return d / PANEL * panelRows * PANEL + row * PANEL + d % PANEL;
     }
 
-    // C[rows][cols] (+)= A(rows×n)·B[n][cols] for tiles whose rows lie PANEL floats apart: c[r][j] at
-    // cOff + r·PANEL + j, b[k][j] at bOff + k·PANEL + j, and a(r,k) at aOff + r·PANEL + k, or, where aTransposed,
-    // at aOff + k·PANEL + r; rows % ROWS == 0, cols % L == 0 and cols ≤ PANEL. In blocks of 4 rows: 4 vectors of
-    // columns at a time where WIDE, then 2, then 1. The block's accumulators hide the FMA latency, and each k loads
-    // its vectors of b and four scalars of a; k runs in order, one fma per term, as in Sgemm. Why not
-    // Sgemm.multiply, whose micro-kernel is the same idea: it packs both operands first (A by a scalar transpose
-    // into MR-row panels), and for tiles of 64×64×HS that cost more than it saved. On Zen 5 (2026-12-02, JMH
-    // AttentionBenchmark, alternated runs) the in-place blocks ran both shapes 1.2-1.6× faster at 512 bits, up to
-    // 1.2× at 128 bits with 32 registers, ~15% faster at 256 bits with 16, and alike at 128 bits with 16.
-    // The strides are constants, and aTransposed is tested inside the k loops, which C2 unswitches into a copy
-    // for each value: every index is then k times a constant plus an invariant, so C2 takes the bounds checks out
-    // of the loops and computes no index from k. With strides passed in it kept six checks and a multiply per k,
-    // ~30 instructions for 8 fma, and a 64³ product ran at 54 GFLOP/s against 74 (Zen 3, one thread, 256 bits,
-    // operands in L1).
-    // One method, not a kernel per block shape: it is too large for C2 to inline into the tile loops, which must
-    // keep their own budget for Exp (with small kernels inlined at every product call, forwardQueryTile left Exp
-    // out of line and every vector it took was allocated).
+    // C[rows][cols] (+)= A(rows×n)·B[n][cols] for tiles whose rows lie PANEL floats apart: c[r][j] at cOff + r·PANEL +
+    // j, b[k][j] at bOff + k·PANEL + j, and a(r,k) at aOff + r·PANEL + k, or, where aTransposed, at aOff + k·PANEL + r;
+    // rows % ROWS == 0, cols % L == 0 and cols ≤ PANEL; part says which terms to compute. In blocks of 4 rows: 4
+    // vectors of columns at a time where WIDE, then 2, then 1. The block's accumulators hide the FMA latency, and each
+    // k loads its vectors of b and four scalars of a; k runs in order, one fma per term, as in Sgemm. Why not
+    // Sgemm.multiply, whose micro-kernel is the same idea: it packs both operands first (A by a scalar transpose into
+    // MR-row panels), and for tiles of 64×64×HS that cost more than it saved. On Zen 5 (2026-12-02, JMH
+    // AttentionBenchmark, alternated runs) the in-place blocks ran both shapes 1.2-1.6× faster at 512 bits, up to 1.2×
+    // at 128 bits with 32 registers, ~15% faster at 256 bits with 16, and alike at 128 bits with 16.
+    // The strides are constants, and aTransposed is tested inside the k loops, which C2 unswitches into a copy for each
+    // value: every index is then k times a constant plus an invariant, so C2 takes the bounds checks out of the loops
+    // and computes no index from k. With strides passed in it kept six checks and a multiply per k, ~30 instructions
+    // for 8 fma, and a 64³ product ran at 54 GFLOP/s against 74 (Zen 3, one thread, 256 bits, operands in L1).
+    // One method, not a kernel per block shape: it is too large for C2 to inline into the tile loops, which must keep
+    // their own budget for Exp (with small kernels inlined at every product call, forwardQueryTile left Exp out of line
+    // and every vector it took was allocated).
     private static void product(float[] c, int cOff, float[] a, int aOff, boolean aTransposed, float[] b, int bOff,
-                                int rows, int cols, int n, boolean accumulate) {
+                                int rows, int cols, int n, boolean accumulate, Part part) {
         int aRow = aTransposed ? 1 : PANEL; // from one row of A to the next
         for (int r = 0; r < rows; r += ROWS) {
             if (!accumulate) {
@@ -173,7 +188,9 @@ final class AttentionKernels {
                 }
             }
             int aRows = aOff + r * aRow;
-            int col = 0;
+            int col = part == Part.COLUMNS_FROM_ROW ? Math.min(cols, r / L * L) : 0;
+            int from = part == Part.TERMS_FROM_ROW ? Math.min(n, r) : 0;
+            int to = part == Part.TERMS_TO_ROW ? Math.min(n, r + ROWS) : n;
             for (; WIDE && col + 4 * L <= cols; col += 4 * L) {
                 int cTile = cOff + r * PANEL + col;
                 int bCol = bOff + col;
@@ -193,7 +210,7 @@ final class AttentionKernels {
                 FloatVector c31 = FloatVector.fromArray(S, c, cTile + 3 * PANEL + L);
                 FloatVector c32 = FloatVector.fromArray(S, c, cTile + 3 * PANEL + 2 * L);
                 FloatVector c33 = FloatVector.fromArray(S, c, cTile + 3 * PANEL + 3 * L);
-                for (int k = 0; k < n; k++) {
+                for (int k = from; k < to; k++) {
                     int bk = bCol + k * PANEL;
                     FloatVector b0 = FloatVector.fromArray(S, b, bk);
                     FloatVector b1 = FloatVector.fromArray(S, b, bk + L);
@@ -254,7 +271,7 @@ final class AttentionKernels {
                 FloatVector c21 = FloatVector.fromArray(S, c, cTile + 2 * PANEL + L);
                 FloatVector c30 = FloatVector.fromArray(S, c, cTile + 3 * PANEL);
                 FloatVector c31 = FloatVector.fromArray(S, c, cTile + 3 * PANEL + L);
-                for (int k = 0; k < n; k++) {
+                for (int k = from; k < to; k++) {
                     int bk = bCol + k * PANEL;
                     FloatVector b0 = FloatVector.fromArray(S, b, bk);
                     FloatVector b1 = FloatVector.fromArray(S, b, bk + L);
@@ -293,7 +310,7 @@ final class AttentionKernels {
                 FloatVector c1 = FloatVector.fromArray(S, c, cTile + PANEL);
                 FloatVector c2 = FloatVector.fromArray(S, c, cTile + 2 * PANEL);
                 FloatVector c3 = FloatVector.fromArray(S, c, cTile + 3 * PANEL);
-                for (int k = 0; k < n; k++) {
+                for (int k = from; k < to; k++) {
                     FloatVector bk = FloatVector.fromArray(S, b, bCol + k * PANEL);
                     int ak;
                     if (aTransposed) {
@@ -439,7 +456,7 @@ final class AttentionKernels {
             // scores, key-major: pT = K·(Q/√HS)ᵀ, summed over the panels of K
             for (int d0 = 0; d0 < hs; d0 += PANEL) {
                 product(s.pT, 0, s.k, d0 / PANEL * kvPanel + k0 * PANEL, false, s.qT, d0 * BQ, roundUp(nk, ROWS),
-                        cols, Math.min(PANEL, hs - d0), d0 > 0);
+                        cols, Math.min(PANEL, hs - d0), d0 > 0, k0 == q0 ? Part.COLUMNS_FROM_ROW : Part.ALL);
             }
             // key k0+j is visible to queries q0+i for first ≤ i: mask the others with −∞, which exp turns into 0;
             // padding queries (i ≥ nq) get 0, any finite value, so that their running max stays finite
@@ -481,7 +498,7 @@ final class AttentionKernels {
             // acc += P·V, with P(i,j) = pT[j][i], panel by panel of V
             for (int d0 = 0; d0 < hsp; d0 += PANEL) {
                 product(s.acc, d0 / PANEL * BQ * PANEL, s.pT, 0, true, s.v, d0 / PANEL * kvPanel + k0 * PANEL, rows,
-                        Math.min(PANEL, hsp - d0), nk, true);
+                        Math.min(PANEL, hsp - d0), nk, true, k0 == q0 ? Part.TERMS_TO_ROW : Part.ALL);
             }
         }
         for (int i = 0; i < nq; i++) {
@@ -585,15 +602,18 @@ final class AttentionKernels {
             for (int q0 = k0 / BQ * BQ; q0 < T; q0 += BQ) { // earlier query tiles see none of these keys
                 int nq = Math.min(BQ, T - q0);
                 int cols = roundUp(nq, L);
+                boolean diagonal = k0 == q0;
                 // Sᵀ = K·(Q/√HS)ᵀ and dPᵀ = V·doutᵀ, key-major, summed over the panels of K and V
                 for (int d0 = 0; d0 < hs; d0 += PANEL) {
                     int n = Math.min(PANEL, hs - d0);
                     int kv = d0 / PANEL * BK * PANEL;
-                    product(s.pT, 0, s.k, kv, false, s.qT, q0 * hs + d0 * BQ, rows, cols, n, d0 > 0);
-                    product(s.dsT, 0, s.v, kv, false, s.doutT, q0 * hs + d0 * BQ, rows, cols, n, d0 > 0);
+                    Part part = diagonal ? Part.COLUMNS_FROM_ROW : Part.ALL;
+                    product(s.pT, 0, s.k, kv, false, s.qT, q0 * hs + d0 * BQ, rows, cols, n, d0 > 0, part);
+                    product(s.dsT, 0, s.v, kv, false, s.doutT, q0 * hs + d0 * BQ, rows, cols, n, d0 > 0, part);
                 }
                 // P = exp(S − lse) where key k0+j is visible to query q0+i, i.e. first ≤ i < end; elsewhere S is
-                // masked with −∞ first, so that P = 0 and dS = P·(dP − D) = 0 with no masks in the vector loop
+                // masked with −∞ first, so that P = 0 and dS = P·(dP − D) = 0 with no masks in the vector loop (the
+                // columns a diagonal tile's product skipped hold an earlier tile's dP there, finite)
                 for (int j = 0; j < rows; j++) {
                     int at = j * BQ;
                     int first = Math.clamp(k0 + j - q0, 0, cols);
@@ -613,9 +633,11 @@ final class AttentionKernels {
                     int width = Math.min(PANEL, hsp - d0);
                     int tile = d0 / PANEL * BK * PANEL;
                     int head = d0 / PANEL * tp * PANEL + q0 * PANEL;
-                    product(s.dv, tile, s.pT, 0, false, s.dout, head, rows, width, nq, true);
-                    product(s.dk, tile, s.dsT, 0, false, s.q, head, rows, width, nq, true);
-                    product(s.dq, head, s.dsT, 0, true, s.k, tile, cols, width, nk, true);
+                    Part keyRows = diagonal ? Part.TERMS_FROM_ROW : Part.ALL;
+                    product(s.dv, tile, s.pT, 0, false, s.dout, head, rows, width, nq, true, keyRows);
+                    product(s.dk, tile, s.dsT, 0, false, s.q, head, rows, width, nq, true, keyRows);
+                    product(s.dq, head, s.dsT, 0, true, s.k, tile, cols, width, nk, true,
+                            diagonal ? Part.TERMS_TO_ROW : Part.ALL);
                 }
             }
             addPanels(dqkv, base + k0 * stride + C, stride, s.dk, BK, nk, hs, 1f);
