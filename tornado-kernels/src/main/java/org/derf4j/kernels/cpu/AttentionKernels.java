@@ -339,15 +339,19 @@ final class AttentionKernels {
     // columns with panelRows rows each; the columns from hs to the last panel's end keep what they held.
     private static void packPanels(float[] dst, int panelRows, float[] src, int srcOff, int srcRow, int rows, int hs,
                                    float scale) {
-        int bound = S.loopBound(hs);
-        for (int r = 0; r < rows; r++) {
-            int from = srcOff + r * srcRow;
-            int d = 0;
-            for (; d < bound; d += L) { // PANEL is a whole number of vectors: no vector crosses a panel
-                FloatVector.fromArray(S, src, from + d).mul(scale).intoArray(dst, at(r, d, panelRows));
-            }
-            for (; d < hs; d++) {
-                dst[at(r, d, panelRows)] = src[from + d] * scale;
+        for (int d0 = 0; d0 < hs; d0 += PANEL) {
+            int width = Math.min(PANEL, hs - d0);
+            int bound = S.loopBound(width);
+            for (int r = 0; r < rows; r++) {
+                int from = srcOff + r * srcRow + d0;
+                int to = at(r, d0, panelRows);
+                int d = 0;
+                for (; d < bound; d += L) {
+                    FloatVector.fromArray(S, src, from + d).mul(scale).intoArray(dst, to + d);
+                }
+                for (; d < width; d++) {
+                    dst[to + d] = src[from + d] * scale;
+                }
             }
         }
     }
@@ -355,18 +359,22 @@ final class AttentionKernels {
     // dst[dstOff + r·dstRow + d] += src(r, d)·scale for r < rows and d < hs, src in panels of panelRows rows.
     private static void addPanels(float[] dst, int dstOff, int dstRow, float[] src, int panelRows, int rows, int hs,
                                   float scale) {
-        int bound = S.loopBound(hs);
         FloatVector scales = FloatVector.broadcast(S, scale);
-        for (int r = 0; r < rows; r++) {
-            int to = dstOff + r * dstRow;
-            int d = 0;
-            for (; d < bound; d += L) {
-                FloatVector sum = FloatVector.fromArray(S, dst, to + d);
-                FloatVector term = FloatVector.fromArray(S, src, at(r, d, panelRows));
-                (FMA ? term.fma(scales, sum) : term.mul(scales).add(sum)).intoArray(dst, to + d);
-            }
-            for (; d < hs; d++) {
-                dst[to + d] += src[at(r, d, panelRows)] * scale;
+        for (int d0 = 0; d0 < hs; d0 += PANEL) {
+            int width = Math.min(PANEL, hs - d0);
+            int bound = S.loopBound(width);
+            for (int r = 0; r < rows; r++) {
+                int from = at(r, d0, panelRows);
+                int to = dstOff + r * dstRow + d0;
+                int d = 0;
+                for (; d < bound; d += L) {
+                    FloatVector sum = FloatVector.fromArray(S, dst, to + d);
+                    FloatVector term = FloatVector.fromArray(S, src, from + d);
+                    (FMA ? term.fma(scales, sum) : term.mul(scales).add(sum)).intoArray(dst, to + d);
+                }
+                for (; d < width; d++) {
+                    dst[to + d] += src[from + d] * scale;
+                }
             }
         }
     }
@@ -489,9 +497,10 @@ final class AttentionKernels {
             for (int i = 0; i < rows; i++) {
                 float r = s.rescale[i];
                 if (r != 1f) {
-                    for (int d = 0; d < hsp; d += L) {
-                        int at = at(i, d, BQ);
-                        FloatVector.fromArray(S, s.acc, at).mul(r).intoArray(s.acc, at);
+                    for (int d0 = 0; d0 < hsp; d0 += PANEL) {
+                        for (int at = at(i, d0, BQ), end = at + Math.min(PANEL, hsp - d0); at < end; at += L) {
+                            FloatVector.fromArray(S, s.acc, at).mul(r).intoArray(s.acc, at);
+                        }
                     }
                 }
             }
