@@ -63,14 +63,14 @@ final class AttentionKernels {
     private static final int PANEL = BQ;
 
     /**
-     * Which part of a {@link #product} to compute. On a diagonal pair of tiles (the same BQ times), key j and
-     * query i meet only where i ≥ j, so about half of each product there multiplies masked zeros; these skip
-     * most of it (at T = 128, two of the three tile pairs are diagonal).
+     * Which part of a product to compute ({@link #partialProduct}). On a diagonal pair of tiles (the same BQ
+     * times), key j and query i meet only where i ≥ j, so about half of each product there multiplies masked
+     * zeros; the parts skip most of it (at T = 128, two of the three tile pairs are diagonal).
      */
     private enum Part {
         /** Every term. */
         ALL,
-        /** C[r][c] only where c ≥ r, to within a vector: rows are keys and columns queries (scores, dP). */
+        /** C[r][c] only where c ≥ r, to within a band: rows are keys and columns queries (scores, dP). */
         COLUMNS_FROM_ROW,
         /** The terms k ≥ r of row r: rows are keys and k runs over queries (dV, dK). */
         TERMS_FROM_ROW,
@@ -164,22 +164,22 @@ final class AttentionKernels {
 
     // C[rows][cols] (+)= A(rows×n)·B[n][cols] for tiles whose rows lie PANEL floats apart: c[r][j] at cOff + r·PANEL +
     // j, b[k][j] at bOff + k·PANEL + j, and a(r,k) at aOff + r·PANEL + k, or, where aTransposed, at aOff + k·PANEL + r;
-    // rows % ROWS == 0, cols % L == 0 and cols ≤ PANEL; part says which terms to compute. In blocks of 4 rows: 4
-    // vectors of columns at a time where WIDE, then 2, then 1. The block's accumulators hide the FMA latency, and each
-    // k loads its vectors of b and four scalars of a; k runs in order, one fma per term, as in Sgemm. Why not
-    // Sgemm.multiply, whose micro-kernel is the same idea: it packs both operands first (A by a scalar transpose into
-    // MR-row panels), and for tiles of 64×64×HS that cost more than it saved. On Zen 5 (2026-12-02, JMH
-    // AttentionBenchmark, alternated runs) the in-place blocks ran both shapes 1.2-1.6× faster at 512 bits, up to 1.2×
-    // at 128 bits with 32 registers, ~15% faster at 256 bits with 16, and alike at 128 bits with 16.
+    // rows % ROWS == 0, cols % L == 0 and cols ≤ PANEL. In blocks of 4 rows: 4 vectors of columns at a time where WIDE,
+    // then 2, then 1. The block's accumulators hide the FMA latency, and each k loads its vectors of b and four scalars
+    // of a; k runs in order, one fma per term, as in Sgemm. Why not Sgemm.multiply, whose micro-kernel is the same
+    // idea: it packs both operands first (A by a scalar transpose into MR-row panels), and for tiles of 64×64×HS that
+    // cost more than it saved. On Zen 5 (2026-12-02, JMH AttentionBenchmark, alternated runs) the in-place blocks ran
+    // both shapes 1.2-1.6× faster at 512 bits, up to 1.2× at 128 bits with 32 registers, ~15% faster at 256 bits with
+    // 16, and alike at 128 bits with 16.
     // The strides are constants, and aTransposed is tested inside the k loops, which C2 unswitches into a copy for each
     // value: every index is then k times a constant plus an invariant, so C2 takes the bounds checks out of the loops
     // and computes no index from k. With strides passed in it kept six checks and a multiply per k, ~30 instructions
     // for 8 fma, and a 64³ product ran at 54 GFLOP/s against 74 (Zen 3, one thread, 256 bits, operands in L1).
-    // One method, not a kernel per block shape: it is too large for C2 to inline into the tile loops, which must keep
-    // their own budget for Exp (with small kernels inlined at every product call, forwardQueryTile left Exp out of line
-    // and every vector it took was allocated).
+    // One method, not a kernel per block shape: it is too large for C2 to inline, and small kernels inlined at every
+    // call took so much of the callers' budget that C2 left Exp out of line and allocated every vector it took (which
+    // is also why the softmax loops are methods of their own).
     private static void product(float[] c, int cOff, float[] a, int aOff, boolean aTransposed, float[] b, int bOff,
-                                int rows, int cols, int n, boolean accumulate, Part part) {
+                                int rows, int cols, int n, boolean accumulate) {
         int aRow = aTransposed ? 1 : PANEL; // from one row of A to the next
         for (int r = 0; r < rows; r += ROWS) {
             if (!accumulate) {
@@ -188,9 +188,7 @@ final class AttentionKernels {
                 }
             }
             int aRows = aOff + r * aRow;
-            int col = part == Part.COLUMNS_FROM_ROW ? Math.min(cols, r / L * L) : 0;
-            int from = part == Part.TERMS_FROM_ROW ? Math.min(n, r) : 0;
-            int to = part == Part.TERMS_TO_ROW ? Math.min(n, r + ROWS) : n;
+            int col = 0;
             for (; WIDE && col + 4 * L <= cols; col += 4 * L) {
                 int cTile = cOff + r * PANEL + col;
                 int bCol = bOff + col;
@@ -210,7 +208,7 @@ final class AttentionKernels {
                 FloatVector c31 = FloatVector.fromArray(S, c, cTile + 3 * PANEL + L);
                 FloatVector c32 = FloatVector.fromArray(S, c, cTile + 3 * PANEL + 2 * L);
                 FloatVector c33 = FloatVector.fromArray(S, c, cTile + 3 * PANEL + 3 * L);
-                for (int k = from; k < to; k++) {
+                for (int k = 0; k < n; k++) {
                     int bk = bCol + k * PANEL;
                     FloatVector b0 = FloatVector.fromArray(S, b, bk);
                     FloatVector b1 = FloatVector.fromArray(S, b, bk + L);
@@ -271,7 +269,7 @@ final class AttentionKernels {
                 FloatVector c21 = FloatVector.fromArray(S, c, cTile + 2 * PANEL + L);
                 FloatVector c30 = FloatVector.fromArray(S, c, cTile + 3 * PANEL);
                 FloatVector c31 = FloatVector.fromArray(S, c, cTile + 3 * PANEL + L);
-                for (int k = from; k < to; k++) {
+                for (int k = 0; k < n; k++) {
                     int bk = bCol + k * PANEL;
                     FloatVector b0 = FloatVector.fromArray(S, b, bk);
                     FloatVector b1 = FloatVector.fromArray(S, b, bk + L);
@@ -310,7 +308,7 @@ final class AttentionKernels {
                 FloatVector c1 = FloatVector.fromArray(S, c, cTile + PANEL);
                 FloatVector c2 = FloatVector.fromArray(S, c, cTile + 2 * PANEL);
                 FloatVector c3 = FloatVector.fromArray(S, c, cTile + 3 * PANEL);
-                for (int k = from; k < to; k++) {
+                for (int k = 0; k < n; k++) {
                     FloatVector bk = FloatVector.fromArray(S, b, bCol + k * PANEL);
                     int ak;
                     if (aTransposed) {
@@ -332,6 +330,37 @@ final class AttentionKernels {
                 c2.intoArray(c, cTile + 2 * PANEL);
                 c3.intoArray(c, cTile + 3 * PANEL);
             }
+        }
+    }
+
+    /** Rows per {@link #product} call in {@link #partialProduct}. */
+    private static final int BAND = 16;
+
+    // product, restricted to part, in bands of BAND rows, each a product call of its own with the columns or terms
+    // its rows need. Within product, bounds per block of rows cost more than the terms they skipped: with a Part
+    // argument and every value of it seen, C2 kept the loops' invariants on the stack, and whole products ran ~20%
+    // slower (64³, one thread, 256 bits: 64 against 80 GFLOP/s).
+    private static void partialProduct(float[] c, int cOff, float[] a, int aOff, boolean aTransposed, float[] b,
+                                       int bOff, int rows, int cols, int n, boolean accumulate, Part part) {
+        int aRow = aTransposed ? 1 : PANEL;
+        int aTerm = aTransposed ? PANEL : 1;
+        int band = part == Part.ALL ? rows : BAND;
+        for (int r = 0; r < rows; r += band) {
+            int height = Math.min(band, rows - r);
+            int col = switch (part) {
+                case COLUMNS_FROM_ROW -> Math.min(cols, r / L * L);
+                case ALL, TERMS_FROM_ROW, TERMS_TO_ROW -> 0;
+            };
+            int from = switch (part) {
+                case TERMS_FROM_ROW -> Math.min(n, r);
+                case ALL, COLUMNS_FROM_ROW, TERMS_TO_ROW -> 0;
+            };
+            int to = switch (part) {
+                case TERMS_TO_ROW -> Math.min(n, r + height);
+                case ALL, COLUMNS_FROM_ROW, TERMS_FROM_ROW -> n;
+            };
+            product(c, cOff + r * PANEL + col, a, aOff + r * aRow + from * aTerm, aTransposed, b,
+                    bOff + from * PANEL + col, height, cols - col, to - from, accumulate);
         }
     }
 
@@ -463,8 +492,9 @@ final class AttentionKernels {
             int nk = Math.min(BK, last + 1 - k0);
             // scores, key-major: pT = K·(Q/√HS)ᵀ, summed over the panels of K
             for (int d0 = 0; d0 < hs; d0 += PANEL) {
-                product(s.pT, 0, s.k, d0 / PANEL * kvPanel + k0 * PANEL, false, s.qT, d0 * BQ, roundUp(nk, ROWS),
-                        cols, Math.min(PANEL, hs - d0), d0 > 0, k0 == q0 ? Part.COLUMNS_FROM_ROW : Part.ALL);
+                partialProduct(s.pT, 0, s.k, d0 / PANEL * kvPanel + k0 * PANEL, false, s.qT, d0 * BQ,
+                        roundUp(nk, ROWS), cols, Math.min(PANEL, hs - d0), d0 > 0,
+                        k0 == q0 ? Part.COLUMNS_FROM_ROW : Part.ALL);
             }
             // key k0+j is visible to queries q0+i for first ≤ i: mask the others with −∞, which exp turns into 0;
             // padding queries (i ≥ nq) get 0, any finite value, so that their running max stays finite
@@ -473,41 +503,12 @@ final class AttentionKernels {
                 Arrays.fill(s.pT, at, at + Math.clamp(k0 + j - q0, 0, nq), Float.NEGATIVE_INFINITY);
                 Arrays.fill(s.pT, at + nq, at + cols, 0f);
             }
-            // online softmax, L queries at a time; every query sees key 0, so its max is finite after tile 0
-            for (int i = 0; i < cols; i += L) {
-                FloatVector tileMax = FloatVector.fromArray(S, s.pT, i);
-                for (int j = 1; j < nk; j++) {
-                    tileMax = tileMax.max(FloatVector.fromArray(S, s.pT, j * BQ + i));
-                }
-                FloatVector oldMax = FloatVector.fromArray(S, s.max, i);
-                FloatVector newMax = oldMax.max(tileMax);
-                FloatVector tileSum = FloatVector.zero(S);
-                for (int j = 0; j < nk; j++) {
-                    int at = j * BQ + i;
-                    FloatVector e = Exp.exp(FloatVector.fromArray(S, s.pT, at).sub(newMax));
-                    e.intoArray(s.pT, at);
-                    tileSum = tileSum.add(e);
-                }
-                FloatVector rescale = Exp.exp(oldMax.sub(newMax)); // 0 where oldMax = −∞
-                FloatVector sum = FloatVector.fromArray(S, s.sum, i);
-                (Lanes.FMA ? sum.fma(rescale, tileSum) : sum.mul(rescale).add(tileSum)).intoArray(s.sum, i);
-                newMax.intoArray(s.max, i);
-                rescale.intoArray(s.rescale, i);
-            }
-            for (int i = 0; i < rows; i++) {
-                float r = s.rescale[i];
-                if (r != 1f) {
-                    for (int d0 = 0; d0 < hsp; d0 += PANEL) {
-                        for (int at = at(i, d0, BQ), end = at + Math.min(PANEL, hsp - d0); at < end; at += L) {
-                            FloatVector.fromArray(S, s.acc, at).mul(r).intoArray(s.acc, at);
-                        }
-                    }
-                }
-            }
+            onlineSoftmax(s, nk, rows, cols);
             // acc += P·V, with P(i,j) = pT[j][i], panel by panel of V
             for (int d0 = 0; d0 < hsp; d0 += PANEL) {
-                product(s.acc, d0 / PANEL * BQ * PANEL, s.pT, 0, true, s.v, d0 / PANEL * kvPanel + k0 * PANEL, rows,
-                        Math.min(PANEL, hsp - d0), nk, true, k0 == q0 ? Part.TERMS_TO_ROW : Part.ALL);
+                partialProduct(s.acc, d0 / PANEL * BQ * PANEL, s.pT, 0, true, s.v,
+                        d0 / PANEL * kvPanel + k0 * PANEL, rows, Math.min(PANEL, hsp - d0), nk, true,
+                        k0 == q0 ? Part.TERMS_TO_ROW : Part.ALL);
             }
         }
         for (int i = 0; i < nq; i++) {
@@ -520,6 +521,43 @@ final class AttentionKernels {
                 }
             }
             lse[bh * T + q0 + i] = s.max[i] + (float) Math.log(s.sum[i]);
+        }
+    }
+
+    // The online softmax of a tile of scores, L queries at a time (every query sees key 0, so its max is finite
+    // after tile 0): pT becomes exp(score − the new max), and sum and acc are rescaled to the new max. A method of
+    // its own, so that C2 inlines Exp here whatever the tile loop inlines around it (with partialProduct inlined
+    // into forwardQueryTile, C2 left Exp out of line there and allocated every vector it took: 15 ms a call).
+    private static void onlineSoftmax(ForwardScratch s, int nk, int rows, int cols) {
+        for (int i = 0; i < cols; i += L) {
+            FloatVector tileMax = FloatVector.fromArray(S, s.pT, i);
+            for (int j = 1; j < nk; j++) {
+                tileMax = tileMax.max(FloatVector.fromArray(S, s.pT, j * BQ + i));
+            }
+            FloatVector oldMax = FloatVector.fromArray(S, s.max, i);
+            FloatVector newMax = oldMax.max(tileMax);
+            FloatVector tileSum = FloatVector.zero(S);
+            for (int j = 0; j < nk; j++) {
+                int at = j * BQ + i;
+                FloatVector e = Exp.exp(FloatVector.fromArray(S, s.pT, at).sub(newMax));
+                e.intoArray(s.pT, at);
+                tileSum = tileSum.add(e);
+            }
+            FloatVector rescale = Exp.exp(oldMax.sub(newMax)); // 0 where oldMax = −∞
+            FloatVector sum = FloatVector.fromArray(S, s.sum, i);
+            (Lanes.FMA ? sum.fma(rescale, tileSum) : sum.mul(rescale).add(tileSum)).intoArray(s.sum, i);
+            newMax.intoArray(s.max, i);
+            rescale.intoArray(s.rescale, i);
+        }
+        for (int i = 0; i < rows; i++) {
+            float r = s.rescale[i];
+            if (r != 1f) {
+                for (int d0 = 0; d0 < s.hsp; d0 += PANEL) {
+                    for (int at = at(i, d0, BQ), end = at + Math.min(PANEL, s.hsp - d0); at < end; at += L) {
+                        FloatVector.fromArray(S, s.acc, at).mul(r).intoArray(s.acc, at);
+                    }
+                }
+            }
         }
     }
 
@@ -617,35 +655,19 @@ final class AttentionKernels {
                     int n = Math.min(PANEL, hs - d0);
                     int kv = d0 / PANEL * BK * PANEL;
                     Part part = diagonal ? Part.COLUMNS_FROM_ROW : Part.ALL;
-                    product(s.pT, 0, s.k, kv, false, s.qT, q0 * hs + d0 * BQ, rows, cols, n, d0 > 0, part);
-                    product(s.dsT, 0, s.v, kv, false, s.doutT, q0 * hs + d0 * BQ, rows, cols, n, d0 > 0, part);
+                    partialProduct(s.pT, 0, s.k, kv, false, s.qT, q0 * hs + d0 * BQ, rows, cols, n, d0 > 0, part);
+                    partialProduct(s.dsT, 0, s.v, kv, false, s.doutT, q0 * hs + d0 * BQ, rows, cols, n, d0 > 0, part);
                 }
-                // P = exp(S − lse) where key k0+j is visible to query q0+i, i.e. first ≤ i < end; elsewhere S is
-                // masked with −∞ first, so that P = 0 and dS = P·(dP − D) = 0 with no masks in the vector loop (the
-                // columns a diagonal tile's product skipped hold an earlier tile's dP there, finite)
-                for (int j = 0; j < rows; j++) {
-                    int at = j * BQ;
-                    int first = Math.clamp(k0 + j - q0, 0, cols);
-                    int end = j < nk ? Math.max(first, nq) : first;
-                    Arrays.fill(s.pT, at, at + first, Float.NEGATIVE_INFINITY);
-                    Arrays.fill(s.pT, at + end, at + cols, Float.NEGATIVE_INFINITY);
-                    for (int i = 0; i < cols; i += L) {
-                        FloatVector p = Exp.exp(FloatVector.fromArray(S, s.pT, at + i)
-                                .sub(FloatVector.fromArray(S, s.rowLse, q0 + i)));
-                        p.intoArray(s.pT, at + i);
-                        FloatVector dp = FloatVector.fromArray(S, s.dsT, at + i);
-                        p.mul(dp.sub(FloatVector.fromArray(S, s.rowD, q0 + i))).intoArray(s.dsT, at + i);
-                    }
-                }
+                probabilities(s, k0, nk, q0, nq, rows, cols);
                 // dV += Pᵀ·dout, dK += dSᵀ·(Q/√HS), √HS·dQ += dS·K, panel by panel of dout, Q and K
                 for (int d0 = 0; d0 < hsp; d0 += PANEL) {
                     int width = Math.min(PANEL, hsp - d0);
                     int tile = d0 / PANEL * BK * PANEL;
                     int head = d0 / PANEL * tp * PANEL + q0 * PANEL;
                     Part keyRows = diagonal ? Part.TERMS_FROM_ROW : Part.ALL;
-                    product(s.dv, tile, s.pT, 0, false, s.dout, head, rows, width, nq, true, keyRows);
-                    product(s.dk, tile, s.dsT, 0, false, s.q, head, rows, width, nq, true, keyRows);
-                    product(s.dq, head, s.dsT, 0, true, s.k, tile, cols, width, nk, true,
+                    partialProduct(s.dv, tile, s.pT, 0, false, s.dout, head, rows, width, nq, true, keyRows);
+                    partialProduct(s.dk, tile, s.dsT, 0, false, s.q, head, rows, width, nq, true, keyRows);
+                    partialProduct(s.dq, head, s.dsT, 0, true, s.k, tile, cols, width, nk, true,
                             diagonal ? Part.TERMS_TO_ROW : Part.ALL);
                 }
             }
@@ -653,6 +675,27 @@ final class AttentionKernels {
             addPanels(dqkv, base + k0 * stride + 2 * C, stride, s.dv, BK, nk, hs, 1f);
         }
         addPanels(dqkv, base, stride, s.dq, tp, T, hs, scale);
+    }
+
+    // P = exp(S − lse) and dS = P·(dP − D) of a tile pair, in place of the scores pT and of dP in dsT. Key k0+j is
+    // visible to query q0+i where first ≤ i < end; elsewhere S is masked with −∞ first, so that P = 0 and dS = 0
+    // with no masks in the vector loop (the columns a diagonal pair's product skipped hold an earlier tile's dP,
+    // finite). A method of its own for Exp's sake, as onlineSoftmax.
+    private static void probabilities(BackwardScratch s, int k0, int nk, int q0, int nq, int rows, int cols) {
+        for (int j = 0; j < rows; j++) {
+            int at = j * BQ;
+            int first = Math.clamp(k0 + j - q0, 0, cols);
+            int end = j < nk ? Math.max(first, nq) : first;
+            Arrays.fill(s.pT, at, at + first, Float.NEGATIVE_INFINITY);
+            Arrays.fill(s.pT, at + end, at + cols, Float.NEGATIVE_INFINITY);
+            for (int i = 0; i < cols; i += L) {
+                FloatVector p = Exp.exp(FloatVector.fromArray(S, s.pT, at + i)
+                        .sub(FloatVector.fromArray(S, s.rowLse, q0 + i)));
+                p.intoArray(s.pT, at + i);
+                FloatVector dp = FloatVector.fromArray(S, s.dsT, at + i);
+                p.mul(dp.sub(FloatVector.fromArray(S, s.rowD, q0 + i))).intoArray(s.dsT, at + i);
+            }
+        }
     }
 
     /** Attention chunks per thread: enough for the team's hand-out to balance uneven work, few enough that the
