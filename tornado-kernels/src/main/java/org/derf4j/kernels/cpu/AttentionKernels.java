@@ -17,7 +17,8 @@ import org.derf4j.kernels.Attention;
  *       BQ queries × BK keys. The inputs are packed into scratch: copies of K and V (and, in the backward, of
  *       Q and dout) in panels of PANEL columns, Q scaled by 1/√HS, and transposed copies of Q (and dout); rows
  *       are padded to whole vectors, so any HS runs with no leftover code. Every product of two tiles is a
- *       register-blocked kernel that reads the tiles where they lie ({@code product}). Scores are kept key-major
+ *       register-blocked kernel that reads the tiles where they lie ({@code product}); on a diagonal pair of
+ *       tiles it skips most of the masked half ({@code Part}). Scores are kept key-major
  *       (a tile of Sᵀ = K·Qᵀ), so the softmax works on vectors of queries with no horizontal reductions, and
  *       the causal mask is written into the tile as −∞, which exp ({@link Exp}'s, the same bits in every JIT
  *       tier) turns into 0, so the vector loops carry no masks.
@@ -514,8 +515,8 @@ final class AttentionKernels {
         for (int i = 0; i < nq; i++) {
             int dst = (b * T + q0 + i) * C + h * hs;
             float norm = 1f / s.sum[i];
-            for (int d0 = 0; d0 < hs; d0 += PANEL) { // scalar loops, which C2 vectorizes: vector code here would
-                int from = at(i, d0, BQ);            // take from the node budget that Exp's inlining needs
+            for (int d0 = 0; d0 < hs; d0 += PANEL) { // a plain loop per panel, which C2 vectorizes
+                int from = at(i, d0, BQ);
                 for (int d = 0, n = Math.min(PANEL, hs - d0); d < n; d++) {
                     out[dst + d0 + d] = s.acc[from + d] * norm;
                 }
