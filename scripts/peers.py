@@ -3,7 +3,7 @@
 on the CPU, every core unless told otherwise; or PyTorch on a CUDA GPU (device="cuda", what scripts/gpu-report
 compares the device backends with), timed to the end of the GPU's work.
 
-    /usr/bin/python3 scripts/peers.py sgemm|norms|attention|train [--threads N] [--data FILE]
+    /usr/bin/python3 scripts/peers.py sgemm|norms|attention|gelu|crossentropy|adamw|train [--threads N] [--data FILE]
 
 Each peer times the same work as its JMH benchmark in bench/ (the docstrings say which) and returns
 milliseconds per operation: the median of repeated measurements after warm-up runs. `scripts/bench-kernels`
@@ -121,6 +121,49 @@ def norms(rows=8192, channels=768, device="cpu"):
             lambda: F.layer_norm(x, (channels,), weight, bias, 1e-5).backward(dout), 5, 30, clear, sync),
         "torch copy": median_ms(copy, 5, 30, sync=sync),
     }
+
+
+def gelu(rows=2048, channels=3072, device="cpu"):
+    """GeluBenchmark: GELU, tanh form, forward+backward with autograd (x requires grad; backward of a random dout)."""
+    import torch
+    import torch.nn.functional as F
+    torch.manual_seed(42)
+    x = torch.randn(rows, channels, device=device, requires_grad=True)
+    dout = torch.randn(rows, channels, device=device)
+
+    def clear():
+        x.grad = None
+
+    return {"torch gelu forward+backward": median_ms(
+        lambda: F.gelu(x, approximate="tanh").backward(dout), 5, 30, clear, synchronizer(device))}
+
+
+def cross_entropy(rows=256, vocab=50257, device="cpu"):
+    """CrossEntropyBenchmark: the loss and its gradient, logits requiring grad as in training."""
+    import torch
+    import torch.nn.functional as F
+    torch.manual_seed(42)
+    logits = (3 * torch.randn(rows, vocab, device=device)).requires_grad_()
+    targets = torch.randint(vocab, (rows,), device=device)
+
+    def clear():
+        logits.grad = None
+
+    return {"torch cross-entropy loss+gradient": median_ms(
+        lambda: F.cross_entropy(logits, targets).backward(), 5, 30, clear, synchronizer(device))}
+
+
+def adamw(params=1 << 24, device="cpu"):
+    """AdamWBenchmark: one torch.optim.AdamW step with weight decay on one parameter tensor whose gradient is set,
+    with the same hyper-parameters, after 10 steps (the JMH benchmark's step count)."""
+    import torch
+    torch.manual_seed(42)
+    param = (0.02 * torch.randn(params, device=device)).requires_grad_()
+    param.grad = 1e-3 * torch.randn(params, device=device)
+    optimizer = torch.optim.AdamW([param], lr=6e-4, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1)
+    for _ in range(10):
+        optimizer.step()
+    return {"torch adamw step": median_ms(optimizer.step, 3, 15, sync=synchronizer(device))}
 
 
 def causal_attention(qkv, heads):
@@ -242,7 +285,7 @@ def train(data, norm="derf", layers=4, heads=4, width=256, context=128, batch=16
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("peer", choices=["sgemm", "norms", "attention", "train"])
+    parser.add_argument("peer", choices=["sgemm", "norms", "attention", "gelu", "crossentropy", "adamw", "train"])
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--data", help="train: a UTF-8 text file")
     parser.add_argument("--norm", default="derf", help="train: derf, dyt, layernorm or rmsnorm")
@@ -253,7 +296,8 @@ def main():
             sys.exit("peers.py train needs --data FILE")
         result = train(args.data, args.norm)
     else:
-        result = {"sgemm": sgemm, "norms": norms, "attention": attention}[args.peer]()
+        result = {"sgemm": sgemm, "norms": norms, "attention": attention, "gelu": gelu,
+                  "crossentropy": cross_entropy, "adamw": adamw}[args.peer]()
     for name, ms in result.items():
         print(json.dumps({"peer": name, "ms": round(ms, 4), "threads": args.threads}))
 
