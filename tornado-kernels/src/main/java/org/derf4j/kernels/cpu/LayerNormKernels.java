@@ -14,8 +14,9 @@ import org.derf4j.kernels.LayerNorm;
  *       3 KB a tensor). The forward is two-pass, mean then Σ(x − mean)², then the normalize pass: the
  *       second and third reads hit L1, so they cost less than Welford's per-element division, and the
  *       variance has no E[x²] − mean² cancellation. The backward takes both row sums in one pass, then
- *       writes dx and adds dγ, dβ in the second. Lane sums are {@link Lanes#sum} (fixed order, through a
- *       scratch row: see there); the columns that fill no vector go to the reference's row code.</li>
+ *       writes dx and adds dγ, dβ in the second. Row sums run in several vector sums, in a fixed order
+ *       ({@link Lanes#sum(float[], int, int, float[])}: see there); the columns that fill no vector go to the
+ *       reference's row code.</li>
  * </ol>
  */
 final class LayerNormKernels {
@@ -31,8 +32,8 @@ final class LayerNormKernels {
                                  float eps, int C, int from, int to) {
         for (int row = from; row < to; row++) {
             int o = row * C;
-            float m = sum(x, o, 0, C, 0f) / C;
-            float s = rstd(sumSquaredDeviations(x, o, m, 0, C, 0f) / C, eps);
+            float m = sum(x, o, C) / C;
+            float s = rstd(sumSquaredDeviations(x, o, m, C) / C, eps);
             normalize(out, x, o, m, s, gamma, beta, 0, C);
             mean[row] = m;
             rstd[row] = s;
@@ -43,17 +44,19 @@ final class LayerNormKernels {
         return (float) (1.0 / Math.sqrt(variance + eps));
     }
 
-    // acc + Σ x[o + c] over columns [c0, C)
-    private static float sum(float[] x, int o, int c0, int C, float acc) {
-        for (int c = c0; c < C; c++) {
+    // Σ x[o + c] over columns [0, C)
+    private static float sum(float[] x, int o, int C) {
+        float acc = 0f;
+        for (int c = 0; c < C; c++) {
             acc += x[o + c];
         }
         return acc;
     }
 
-    // acc + Σ (x[o + c] − m)² over columns [c0, C)
-    private static float sumSquaredDeviations(float[] x, int o, float m, int c0, int C, float acc) {
-        for (int c = c0; c < C; c++) {
+    // Σ (x[o + c] − m)² over columns [0, C)
+    private static float sumSquaredDeviations(float[] x, int o, float m, int C) {
+        float acc = 0f;
+        for (int c = 0; c < C; c++) {
             float d = x[o + c] - m;
             acc += d * d;
         }
@@ -116,21 +119,9 @@ final class LayerNormKernels {
         int bound = S.loopBound(C);
         for (int row = from; row < to; row++) {
             int o = row * C;
-            // pass 1: mean
-            FloatVector acc = FloatVector.zero(S);
-            for (int c = 0; c < bound; c += S.length()) {
-                acc = acc.add(FloatVector.fromArray(S, x, o + c));
-            }
-            acc.intoArray(lanes, 0);
-            float m = sum(x, o, bound, C, Lanes.sum(lanes)) / C;
-            // pass 2: variance about the mean, from L1
-            acc = FloatVector.zero(S);
-            for (int c = 0; c < bound; c += S.length()) {
-                FloatVector d = FloatVector.fromArray(S, x, o + c).sub(m);
-                acc = FMA ? d.fma(d, acc) : d.mul(d).add(acc);
-            }
-            acc.intoArray(lanes, 0);
-            float s = rstd(sumSquaredDeviations(x, o, m, bound, C, Lanes.sum(lanes)) / C, eps);
+            // pass 1: mean; pass 2: variance about the mean, from L1
+            float m = Lanes.sum(x, o, C, lanes) / C;
+            float s = rstd(Lanes.sumSquares(x, o, m, C, lanes) / C, eps);
             // pass 3: normalize, scale, shift
             for (int c = 0; c < bound; c += S.length()) {
                 FloatVector norm = FloatVector.fromArray(S, x, o + c).sub(m).mul(s);
@@ -147,27 +138,37 @@ final class LayerNormKernels {
     /** backwardReference; {@code lanes} is a scratch row for {@link Lanes#sum}. */
     static void backward(float[] dx, float[] dgamma, float[] dbeta, float[] dout, float[] x, float[] mean,
                          float[] rstd, float[] gamma, int C, int from, int to, float[] lanes) {
+        int L = S.length();
+        int pairs = C / (2 * L) * (2 * L);
         int bound = S.loopBound(C);
         for (int row = from; row < to; row++) {
             int o = row * C;
             float m = mean[row];
             float s = rstd[row];
-            // pass 1: Σ dnorm and Σ dnorm·norm together
-            FloatVector sumDnorm = FloatVector.zero(S);
-            FloatVector sumDnormNorm = FloatVector.zero(S);
-            for (int c = 0; c < bound; c += S.length()) {
+            // pass 1: Σ dnorm and Σ dnorm·norm together, each in two vector sums (two chains of adds where one
+            // would wait on the add's latency every vector, as Lanes.sum says), over pairs of vectors
+            FloatVector sumDnorm = FloatVector.zero(S), sumDnorm1 = sumDnorm;
+            FloatVector sumDnormNorm = sumDnorm, sumDnormNorm1 = sumDnorm;
+            for (int c = 0; c < pairs; c += 2 * L) {
                 FloatVector dnorm = FloatVector.fromArray(S, dout, o + c).mul(FloatVector.fromArray(S, gamma, c));
                 FloatVector norm = FloatVector.fromArray(S, x, o + c).sub(m).mul(s);
+                FloatVector dnorm1 = FloatVector.fromArray(S, dout, o + c + L)
+                        .mul(FloatVector.fromArray(S, gamma, c + L));
+                FloatVector norm1 = FloatVector.fromArray(S, x, o + c + L).sub(m).mul(s);
                 sumDnorm = sumDnorm.add(dnorm);
+                sumDnorm1 = sumDnorm1.add(dnorm1);
                 sumDnormNorm = FMA ? dnorm.fma(norm, sumDnormNorm) : dnorm.mul(norm).add(sumDnormNorm);
+                sumDnormNorm1 = FMA ? dnorm1.fma(norm1, sumDnormNorm1) : dnorm1.mul(norm1).add(sumDnormNorm1);
             }
+            sumDnorm = sumDnorm.add(sumDnorm1);
+            sumDnormNorm = sumDnormNorm.add(sumDnormNorm1);
             sumDnorm.intoArray(lanes, 0);
-            float dnormMean = sumDnorm(dout, gamma, o, bound, C, Lanes.sum(lanes)) / C;
+            float dnormMean = sumDnorm(dout, gamma, o, pairs, C, Lanes.sum(lanes)) / C;
             sumDnormNorm.intoArray(lanes, 0);
-            float dnormNormMean = sumDnormNorm(dout, x, m, s, gamma, o, bound, C, Lanes.sum(lanes)) / C;
+            float dnormNormMean = sumDnormNorm(dout, x, m, s, gamma, o, pairs, C, Lanes.sum(lanes)) / C;
             FloatVector ss = FloatVector.broadcast(S, s);
             // pass 2: dx, and this chunk's dγ, dβ
-            for (int c = 0; c < bound; c += S.length()) {
+            for (int c = 0; c < bound; c += L) {
                 FloatVector d = FloatVector.fromArray(S, dout, o + c);
                 FloatVector dnorm = d.mul(FloatVector.fromArray(S, gamma, c));
                 FloatVector norm = FloatVector.fromArray(S, x, o + c).sub(m).mul(s);

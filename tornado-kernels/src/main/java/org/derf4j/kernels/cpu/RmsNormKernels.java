@@ -11,9 +11,9 @@ import org.derf4j.kernels.RmsNorm;
  * <ol>
  *   <li>{@code forwardReference}/{@code backwardReference}: scalar, sequential sums.</li>
  *   <li>{@code forward}/{@code backward}: Vector API, one row at a time while it sits in L1: Σx² then the
- *       scaling pass; the backward's one row sum, then dx and dγ. Lane sums are {@link Lanes#sum} (fixed
- *       order, through a scratch row: see there); the columns that fill no vector go to the reference's row
- *       code.</li>
+ *       scaling pass; the backward's one row sum, then dx and dγ. Row sums run in several vector sums, in a
+ *       fixed order ({@link Lanes#sum(float[], int, int, float[])}: see there); the columns that fill no vector
+ *       go to the reference's row code.</li>
  * </ol>
  */
 final class RmsNormKernels {
@@ -29,7 +29,7 @@ final class RmsNormKernels {
                                  int to) {
         for (int row = from; row < to; row++) {
             int o = row * C;
-            float s = rstd(sumSquares(x, o, 0, C, 0f), eps, C);
+            float s = rstd(sumSquares(x, o, C), eps, C);
             scale(out, x, o, s, gamma, 0, C);
             rstd[row] = s;
         }
@@ -39,9 +39,10 @@ final class RmsNormKernels {
         return (float) (1.0 / Math.sqrt(sumSquares / C + eps));
     }
 
-    // acc + Σ x² over columns [c0, C)
-    private static float sumSquares(float[] x, int o, int c0, int C, float acc) {
-        for (int c = c0; c < C; c++) {
+    // Σ x² over columns [0, C)
+    private static float sumSquares(float[] x, int o, int C) {
+        float acc = 0f;
+        for (int c = 0; c < C; c++) {
             acc += x[o + c] * x[o + c];
         }
         return acc;
@@ -88,13 +89,7 @@ final class RmsNormKernels {
         int bound = S.loopBound(C);
         for (int row = from; row < to; row++) {
             int o = row * C;
-            FloatVector acc = FloatVector.zero(S);
-            for (int c = 0; c < bound; c += S.length()) {
-                FloatVector v = FloatVector.fromArray(S, x, o + c);
-                acc = FMA ? v.fma(v, acc) : v.mul(v).add(acc);
-            }
-            acc.intoArray(lanes, 0);
-            float s = rstd(sumSquares(x, o, bound, C, Lanes.sum(lanes)), eps, C);
+            float s = rstd(Lanes.sumSquares(x, o, 0f, C, lanes), eps, C);
             for (int c = 0; c < bound; c += S.length()) {
                 FloatVector.fromArray(S, x, o + c).mul(s).mul(FloatVector.fromArray(S, gamma, c))
                         .intoArray(out, o + c);
@@ -107,22 +102,29 @@ final class RmsNormKernels {
     /** backwardReference; {@code lanes} is a scratch row for {@link Lanes#sum}. */
     static void backward(float[] dx, float[] dgamma, float[] dout, float[] x, float[] rstd, float[] gamma, int C,
                          int from, int to, float[] lanes) {
+        int L = S.length();
+        int pairs = C / (2 * L) * (2 * L);
         int bound = S.loopBound(C);
         for (int row = from; row < to; row++) {
             int o = row * C;
             float s = rstd[row];
-            // pass 1: Σ dnorm·norm, with norm = x·s factored out of the sum
-            FloatVector acc = FloatVector.zero(S);
-            for (int c = 0; c < bound; c += S.length()) {
+            // pass 1: Σ dnorm·norm, with norm = x·s factored out of the sum; two vector sums over pairs of vectors,
+            // as LayerNorm's backward
+            FloatVector acc = FloatVector.zero(S), acc1 = acc;
+            for (int c = 0; c < pairs; c += 2 * L) {
                 FloatVector dnorm = FloatVector.fromArray(S, dout, o + c).mul(FloatVector.fromArray(S, gamma, c));
                 FloatVector xc = FloatVector.fromArray(S, x, o + c);
+                FloatVector dnorm1 = FloatVector.fromArray(S, dout, o + c + L)
+                        .mul(FloatVector.fromArray(S, gamma, c + L));
+                FloatVector xc1 = FloatVector.fromArray(S, x, o + c + L);
                 acc = FMA ? dnorm.fma(xc, acc) : dnorm.mul(xc).add(acc);
+                acc1 = FMA ? dnorm1.fma(xc1, acc1) : dnorm1.mul(xc1).add(acc1);
             }
-            acc.intoArray(lanes, 0);
-            float dnormNormMean = sumDnormNorm(dout, x, s, gamma, o, bound, C, Lanes.sum(lanes) * s) / C;
+            acc.add(acc1).intoArray(lanes, 0);
+            float dnormNormMean = sumDnormNorm(dout, x, s, gamma, o, pairs, C, Lanes.sum(lanes) * s) / C;
             FloatVector ss = FloatVector.broadcast(S, s);
             // pass 2: dx, and this chunk's dγ
-            for (int c = 0; c < bound; c += S.length()) {
+            for (int c = 0; c < bound; c += L) {
                 FloatVector d = FloatVector.fromArray(S, dout, o + c);
                 FloatVector norm = FloatVector.fromArray(S, x, o + c).mul(s);
                 FloatVector g = d.mul(FloatVector.fromArray(S, gamma, c)).sub(norm.mul(dnormNormMean));
