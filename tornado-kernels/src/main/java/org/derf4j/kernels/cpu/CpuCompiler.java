@@ -240,7 +240,7 @@ final class CpuCompiler {
             return scalars[chunk];
         }
 
-        /** Chunk {@code chunk}'s scratch row for {@link Lanes#sum}. */
+        /** Chunk {@code chunk}'s scratch row for {@link Lanes#sum(float[])}. */
         float[] lanes(int chunk) {
             return lanes[chunk];
         }

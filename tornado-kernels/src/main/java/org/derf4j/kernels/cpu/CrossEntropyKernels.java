@@ -72,7 +72,7 @@ final class CrossEntropyKernels {
         return loss;
     }
 
-    /** rowsReference, with {@link Exp}'s exp; {@code lanes} is a scratch row for {@link Lanes#sum}. */
+    /** rowsReference, with {@link Exp}'s exp; {@code lanes} is a scratch row for {@link Lanes#sum(float[])}. */
     static double rows(float[] dlogits, float[] logits, int[] targets, float gradScale, int V, int from, int to,
                        int[] hits, int slot, float[] lanes) {
         double loss = 0;

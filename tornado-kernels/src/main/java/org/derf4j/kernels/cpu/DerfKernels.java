@@ -56,7 +56,7 @@ final class DerfKernels {
         }
     }
 
-    /** {@code lanes} is a scratch row for {@link Lanes#sum}. */
+    /** {@code lanes} is a scratch row for {@link Lanes#sum(float[])}. */
     static void backward(float[] dx, float[] dgamma, float[] dbeta, double[] sums, float[] dout, float[] x,
                          float alpha, float shift, float[] gamma, int C, int from, int to, float[] lanes) {
         int bound = S.loopBound(C);

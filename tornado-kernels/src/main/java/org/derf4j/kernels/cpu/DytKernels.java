@@ -45,7 +45,9 @@ final class DytKernels {
         }
     }
 
-    /** {@code lanes} is a scratch row for {@link Lanes#sum}; sums[1] (ds) gets Σ dL/dz, which nothing reads. */
+    /**
+     * {@code lanes} is a scratch row for {@link Lanes#sum(float[])}; sums[1] (ds) gets Σ dL/dz, which nothing reads.
+     */
     static void backward(float[] dx, float[] dgamma, float[] dbeta, double[] sums, float[] dout, float[] x,
                          float alpha, float[] gamma, int C, int from, int to, float[] lanes) {
         int bound = S.loopBound(C);

@@ -77,7 +77,7 @@ final class EmbeddingKernels {
         }
     }
 
-    /** backwardReference; {@code lanes} is a scratch row for {@link Lanes#sum}. */
+    /** backwardReference; {@code lanes} is a scratch row for {@link Lanes#sum(float[])}. */
     static double backward(float[] dwte, float[] dwpe, float[] dout, int[] tokens, float[] wte, float[] wpe,
                            float scale, int N, int T, int C, int V, int c0, int c1, float[] lanes) {
         double dscale = 0;

@@ -113,7 +113,7 @@ final class LayerNormKernels {
         }
     }
 
-    /** forwardReference; {@code lanes} is a scratch row for {@link Lanes#sum}. */
+    /** forwardReference; {@code lanes} is a scratch row for {@link Lanes#sum(float[])}. */
     static void forward(float[] out, float[] mean, float[] rstd, float[] x, float[] gamma, float[] beta, float eps,
                         int C, int from, int to, float[] lanes) {
         int bound = S.loopBound(C);
@@ -135,7 +135,7 @@ final class LayerNormKernels {
         }
     }
 
-    /** backwardReference; {@code lanes} is a scratch row for {@link Lanes#sum}. */
+    /** backwardReference; {@code lanes} is a scratch row for {@link Lanes#sum(float[])}. */
     static void backward(float[] dx, float[] dgamma, float[] dbeta, float[] dout, float[] x, float[] mean,
                          float[] rstd, float[] gamma, int C, int from, int to, float[] lanes) {
         int L = S.length();

@@ -83,7 +83,7 @@ final class RmsNormKernels {
         }
     }
 
-    /** forwardReference; {@code lanes} is a scratch row for {@link Lanes#sum}. */
+    /** forwardReference; {@code lanes} is a scratch row for {@link Lanes#sum(float[])}. */
     static void forward(float[] out, float[] rstd, float[] x, float[] gamma, float eps, int C, int from, int to,
                         float[] lanes) {
         int bound = S.loopBound(C);
@@ -99,7 +99,7 @@ final class RmsNormKernels {
         }
     }
 
-    /** backwardReference; {@code lanes} is a scratch row for {@link Lanes#sum}. */
+    /** backwardReference; {@code lanes} is a scratch row for {@link Lanes#sum(float[])}. */
     static void backward(float[] dx, float[] dgamma, float[] dout, float[] x, float[] rstd, float[] gamma, int C,
                          int from, int to, float[] lanes) {
         int L = S.length();
