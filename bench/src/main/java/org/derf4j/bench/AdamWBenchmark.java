@@ -27,7 +27,7 @@ import org.openjdk.jmh.annotations.Warmup;
  * interface: a compiled graph of one op, replayed. At the default 2²⁴ floats the four tensors (parameter, gradient,
  * m and v: 268 MB) stream from memory, as a GPT-2's do. The step reads the four and writes three back, so a copy of
  * the same bytes ({@link #copyParams}, one thread, read and write) is its bandwidth baseline: one step moves 3.5
- * times a copy's bytes. The PyTorch peer is {@code scripts/peers.py pointwise}: {@code torch.optim.AdamW.step()}.
+ * times a copy's bytes. The PyTorch peer is {@code scripts/peers.py adamw}: {@code torch.optim.AdamW.step()}.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)

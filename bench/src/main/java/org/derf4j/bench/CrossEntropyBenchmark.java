@@ -28,7 +28,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * Fused softmax cross-entropy over GPT-2's vocabulary, through the public backend interface: the loss alone
  * (an evaluation pass) and the loss with dlogits (a training step), each a compiled graph that also clears
  * the loss. Against a copy of the logits' bytes, the bandwidth baseline: the loss reads the logits twice
- * (max, then Σexp), the gradient writes them once and rescales them in place.
+ * (max, then Σexp), the gradient writes them once and rescales them in place. The PyTorch peer is
+ * {@code scripts/peers.py crossentropy}: {@code F.cross_entropy(logits, targets)} forward and backward.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)

@@ -25,7 +25,8 @@ import org.openjdk.jmh.annotations.Warmup;
 /**
  * GELU on an MLP's hidden activations, x[rows, 4·768], through the public backend interface: forward, and
  * forward + backward (adding into dx), each a compiled graph. 64 rows fit in L2, so the kernel's arithmetic
- * shows; 2048 rows stream from memory. Against a copy of the same bytes (read x, write out).
+ * shows; 2048 rows stream from memory. Against a copy of the same bytes (read x, write out). The PyTorch peer
+ * is {@code scripts/peers.py gelu}: {@code F.gelu(x, approximate="tanh")} forward and backward.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
